@@ -1,0 +1,43 @@
+# deploy-kit developer entry points. `make demo` and `make test` are the README's two commands.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DK := $(VENV)/bin/deploy-kit
+STAMP := $(VENV)/.installed
+OUT ?= out/demo
+
+.PHONY: install tools demo test lint fuzz bench security up down clean schema
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Offline validators (yamllint, kubernetes-validate, docker compose, hadolint, helm) into .tools/.
+tools:
+	bash scripts/install-tools.sh
+
+demo: install
+	mkdir -p $(OUT)
+	$(DK) plan --model deepseek-v4-flash --hardware 8xH200
+	$(DK) plan --model deepseek-v4-flash --hardware 8xH200 -o json --out $(OUT)/plan.json
+
+test: install tools
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check deploy_kit tests scripts bench
+	$(VENV)/bin/ruff format --check deploy_kit tests scripts bench
+	$(VENV)/bin/mypy deploy_kit
+
+fuzz: install
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests -k "property or fuzz"
+
+bench: install
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .tools build dist out .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,314 @@
+"""Command line: parse, call the API, print, map errors to exit codes (kept thin)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from deploy_kit import __version__
+from deploy_kit.errors import DeployKitError, ExitCode, InputError
+
+F = TypeVar("F", bound=Callable[..., Any])
+REPORT_URL = "https://github.com/deploy-kit/deploy-kit/issues"
+
+
+def _emit(text: str, out: str | None, quiet: bool) -> None:
+    """Print, or write atomically to --out (and say where unless --quiet)."""
+    if out:
+        from deploy_kit.fsutil import atomic_write_text
+
+        atomic_write_text(Path(out), text)
+        if not quiet:
+            click.echo(f"wrote {out}", err=True)
+        return
+    click.echo(text, nl=not text.endswith("\n"))
+
+
+def output_option(*choices: str, default: str = "table") -> Callable[[F], F]:
+    def deco(f: F) -> F:
+        f = click.option(
+            "-o",
+            "--output",
+            type=click.Choice(list(choices)),
+            default=default,
+            show_default=True,
+            help="Output format.",
+        )(f)
+        f = click.option("--out", type=click.Path(dir_okay=False), help="Write to this file.")(f)
+        return click.option("--quiet", "-q", is_flag=True, help="Print nothing but results.")(f)
+
+    return deco
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="deploy-kit")
+@click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Plan, render and validate self-hosted vLLM deployments of DeepSeek V4."""
+    ctx.obj = {"debug": debug}
+
+
+def _catalog() -> Any:
+    from deploy_kit.catalog import load_catalog
+
+    return load_catalog()
+
+
+# --- models / hardware ----------------------------------------------------------------------------
+
+
+@cli.command()
+@output_option("table", "json", "yaml", "csv")
+def models(output: str, out: str | None, quiet: bool) -> None:
+    """The model and checkpoint catalog."""
+    from deploy_kit import views
+
+    rows = views.model_rows(_catalog())
+    cols = [
+        "id",
+        "hf_id",
+        "params",
+        "status",
+        "weights",
+        "disk_gib",
+        "min_vllm",
+        "speculative",
+        "verified_gpus",
+    ]
+    _emit(views.format_rows(rows, output, cols, "DeepSeek V4 checkpoints"), out, quiet)
+
+
+@cli.command()
+@output_option("table", "json", "yaml", "csv")
+def hardware(output: str, out: str | None, quiet: bool) -> None:
+    """GPU table and named hardware presets."""
+    from deploy_kit import views
+
+    rows = views.gpu_rows(_catalog())
+    cols = [
+        "id",
+        "name",
+        "arch",
+        "memory_gb",
+        "usable_gib",
+        "bandwidth_tbps",
+        "bf16_tflops",
+        "fp8",
+        "fp4",
+        "k8s_resource",
+        "gpu_hour_usd",
+        "presets",
+    ]
+    _emit(views.format_rows(rows, output, cols, "GPUs and presets"), out, quiet)
+
+
+# --- plan ---------------------------------------------------------------------------------
+
+
+def plan_options(f: F) -> F:
+    opts = [
+        click.option("--model", "-m", help="Model or checkpoint (default deepseek-v4-flash)."),
+        click.option(
+            "--hardware", "-H", "hardware_", help="Preset (8xH200, 2x8xH100) or YAML file."
+        ),
+        click.option(
+            "-f",
+            "--file",
+            "deploy_file",
+            type=click.Path(dir_okay=False),
+            help="Deployment file (model, hardware, knobs).",
+        ),
+        click.option(
+            "--weights",
+            type=click.Choice(["native", "fp4", "nvfp4", "fp8", "bf16", "fp16", "int8", "int4"]),
+            help="Weight precision (what-ifs are labelled).",
+        ),
+        click.option(
+            "--context", help="max_model_len: 131072, 128K, 1M (K/M binary, k/m decimal)."
+        ),
+        click.option("--concurrency", type=int, help="Target concurrent requests."),
+        click.option("--optimize", type=click.Choice(["capacity", "latency", "throughput"])),
+        click.option("--strategy", type=click.Choice(["tp", "tep", "dep", "tp-pp"])),
+        click.option("--tp", type=int, help="Pin tensor parallel size."),
+        click.option("--pp", type=int, help="Pin pipeline parallel size."),
+        click.option("--dp", type=int, help="Pin data parallel size."),
+        click.option("--ep/--no-ep", default=None, help="Pin expert parallelism."),
+        click.option("--gpu-memory-utilization", type=float),
+        click.option("--kv-cache-memory-bytes", help="KV cache per GPU (bytes or 28GiB)."),
+        click.option("--max-num-seqs", type=int),
+        click.option("--max-num-batched-tokens"),
+        click.option("--async-scheduling/--no-async-scheduling", default=None),
+        click.option(
+            "--speculative/--no-speculative",
+            default=None,
+            help="Enable the checkpoint's MTP/DSpark draft.",
+        ),
+        click.option("--vllm-version"),
+        click.option("--image", help="Container image override (must be pinned)."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+KNOB_KEYS = (
+    "weights",
+    "context",
+    "concurrency",
+    "optimize",
+    "strategy",
+    "tp",
+    "pp",
+    "dp",
+    "ep",
+    "gpu_memory_utilization",
+    "kv_cache_memory_bytes",
+    "max_num_seqs",
+    "max_num_batched_tokens",
+    "async_scheduling",
+    "speculative",
+    "vllm_version",
+    "image",
+)
+
+
+def make_plan(kw: dict[str, Any]) -> Any:
+    """Shared by plan, render and up: flags and/or a deployment file -> Plan."""
+    from deploy_kit import inputs, planner
+
+    catalog = _catalog()
+    model = kw.get("model")
+    hardware_ = kw.get("hardware_")
+    base = None
+    if kw.get("deploy_file"):
+        f_model, hw, base = inputs.load_deployment(Path(kw["deploy_file"]), catalog)
+        model = model or f_model
+        if hardware_:
+            hw = catalog.hardware(hardware_)
+    else:
+        hw = catalog.hardware(hardware_ or inputs.DEFAULT_HARDWARE)
+    knobs = inputs.build_knobs({k: kw.get(k) for k in KNOB_KEYS}, base)
+    return planner.plan(catalog, model or inputs.DEFAULT_MODEL, hw, knobs)
+
+
+@cli.command()
+@plan_options
+@click.option("--explain", is_flag=True, help="Also list every rejected layout with its reason.")
+@output_option("table", "json", "yaml", "csv")
+def plan(output: str, out: str | None, quiet: bool, explain: bool, **kw: Any) -> None:
+    """Plan parallelism, context, memory and capacity for a model on some hardware."""
+    from deploy_kit import views
+
+    p = make_plan(kw)
+    _emit(views.format_plan(p, output, explain=explain), out, quiet)
+
+
+@cli.command()
+@click.option("--model", "-m", "models_", multiple=True, help="Model (repeatable; default both).")
+@click.option(
+    "--hardware", "-H", "hardware_", multiple=True, help="Preset (repeatable; default all)."
+)
+@click.option("--weights", multiple=True, help="Weight formats (default native, nvfp4, fp8).")
+@click.option("--context", help="Context for the concurrency column (default 128K).")
+@output_option("table", "json", "yaml", "csv")
+def capacity(
+    models_: tuple[str, ...],
+    hardware_: tuple[str, ...],
+    weights: tuple[str, ...],
+    context: str | None,
+    output: str,
+    out: str | None,
+    quiet: bool,
+) -> None:
+    """What fits where: every model x hardware x weight format."""
+    from deploy_kit import capacity as cap
+    from deploy_kit import views
+    from deploy_kit.spec import Knobs, parse_tokens
+
+    catalog = _catalog()
+    try:
+        ctx = parse_tokens(context) if context else cap.DEFAULT_CONTEXT
+    except ValueError as exc:
+        raise InputError(f"--context: {exc}") from None
+    hws = [catalog.hardware(h) for h in hardware_] or list(catalog.presets.values())
+    for m in models_:
+        catalog.checkpoint(m)
+    rows = cap.rows(
+        catalog, models_ or cap.DEFAULT_MODELS, hws, weights or cap.DEFAULT_WEIGHTS, ctx, Knobs()
+    )
+    _emit(views.format_capacity(rows, output), out, quiet)
+
+
+def _register_optional() -> None:
+    """Commands that live in their own modules (rendering, lint, local, cluster)."""
+    for module, names in (
+        ("deploy_kit.cli_render", ("render",)),
+        ("deploy_kit.cli_lint", ("lint",)),
+        ("deploy_kit.cli_local", ("up", "down", "discover")),
+        ("deploy_kit.cli_cluster", ("apply", "status")),
+    ):
+        try:
+            mod = __import__(module, fromlist=list(names))
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        for name in names:
+            cmd = getattr(mod, name, None)
+            if isinstance(cmd, click.Command) and name not in cli.commands:
+                cli.add_command(cmd, name)
+
+
+_register_optional()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and turn every error into a one-line message and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="deploy-kit", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.UsageError as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        if exc.ctx is not None:
+            click.echo(f"hint: run '{exc.ctx.command_path} --help'", err=True)
+        return int(ExitCode.BAD_INPUT)
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        return int(ExitCode.BAD_INPUT)
+    except DeployKitError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(f"hint: {exc.hint}", err=True)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:
+        if debug:
+            raise
+        click.echo(
+            f"internal error: {type(exc).__name__}: {exc} (a bug; rerun with --debug and report "
+            f"it at {REPORT_URL})",
+            err=True,
+        )
+        return int(ExitCode.INTERNAL)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

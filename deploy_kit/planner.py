@@ -1,0 +1,714 @@
+"""Planner: enumerate parallel layouts, apply the rules, size memory and KV, score, explain."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from deploy_kit import __version__, memory, perf, rules, vllm
+from deploy_kit.catalog import Catalog
+from deploy_kit.errors import InputError, PinnedKnobError, PlanError
+from deploy_kit.spec import (
+    Capacity,
+    Checkpoint,
+    HardwareProfile,
+    Knobs,
+    Layout,
+    MemoryPerGpu,
+    ModelCard,
+    MultiNode,
+    Performance,
+    Plan,
+    Rejected,
+    VllmSpec,
+)
+
+GIB = memory.GIB
+# vLLM 0.33's default --gpu-memory-utilization (serve --help: "default value of 0.92").
+DEFAULT_UTILIZATION = 0.92
+# Contexts tried when the user pins none, longest first. 393216 (384K) is what Think Max needs
+# (recipes); the others are the usual powers of two.
+CONTEXT_LADDER = (1048576, 524288, 393216, 262144, 131072, 65536, 32768, 16384, 8192, 4096)
+THINK_MAX_CONTEXT = 393216
+# With no context and no concurrency pinned, pick the longest context at which the deployment
+# still holds this many requests of that length at once: one long request alone is not a service.
+DEFAULT_MIN_CONCURRENCY = 4
+# Concurrency the performance figures assume when none is pinned (the reference benchmarks'
+# largest point, facts section 8), bounded by what the KV cache holds.
+DEFAULT_PERF_CONCURRENCY = 64
+# /dev/shm per container: NCCL's SHM transport keeps ~4 MiB x up to 32 channels per local peer
+# (about 1 GiB per GPU on an 8-GPU node) plus vLLM's shared-memory broadcast queues.
+SHM_GIB_PER_GPU = 1
+SHM_GIB_BASE = 1
+WEIGHT_CHOICES = {
+    "native": None,
+    "fp4": ("fp4-e2m1", "fp8-block"),
+    "nvfp4": ("nvfp4", "fp8-block"),
+    "fp8": ("fp8-block", "fp8-block"),
+    "bf16": ("bf16", "bf16"),
+    "fp16": ("bf16", "bf16"),
+    "int8": ("int8", "fp8-block"),
+    "int4": ("int4", "fp8-block"),
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """The checkpoint actually planned and its weight formats."""
+
+    checkpoint: Checkpoint
+    model: ModelCard
+    experts_format: str
+    rest_format: str
+    weights_label: str
+    what_if: bool
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class Candidate:
+    layout: Layout
+    multi_node: MultiNode
+    dp_local: int
+    budget: memory.Budget
+    kv: memory.KvCapacity
+    est: perf.Estimate
+    score: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def resolve_target(catalog: Catalog, model_name: str, weights: str) -> Target:
+    """Pick the checkpoint for a model name and a weight choice; what-ifs keep the nearest real."""
+    ckpt = catalog.checkpoint(model_name)
+    model = catalog.model_of(ckpt)
+    wanted = WEIGHT_CHOICES.get(weights)
+    if wanted is None:
+        return Target(
+            ckpt, model, ckpt.weights.experts, ckpt.weights.rest, ckpt.weights_label, False
+        )
+    for c in catalog.checkpoints.values():
+        if c.model == model.id and (c.weights.experts, c.weights.rest) == wanted and c.chat:
+            note = () if c.id == ckpt.id else (f"--weights {weights}: planned {c.hf_id}",)
+            return Target(c, model, wanted[0], wanted[1], weights, False, note)
+    nearest = catalog.checkpoints[model.id]
+    return Target(
+        nearest,
+        model,
+        wanted[0],
+        wanted[1],
+        weights,
+        True,
+        (
+            f"what-if: no published {model.name} checkpoint has {weights} weights; planned "
+            f"as if it existed. Nearest real checkpoint: {nearest.hf_id} (FP4 experts + FP8), "
+            "already smaller than INT4/INT8 would be",
+        ),
+    )
+
+
+def vllm_batch_defaults(hw: HardwareProfile) -> tuple[int, int]:
+    """vLLM 0.33's (max_num_seqs, max_num_batched_tokens) by device memory (facts section 4)."""
+    gib = hw.gpu.usable_bytes / GIB
+    if gib >= 160:
+        return 1024, 16384
+    if gib >= 70 and hw.gpu.arch != "ampere" and hw.gpu.sm != "121":
+        return 1024, 8192
+    return 256, 2048
+
+
+def recipe_defaults(model: ModelCard, hw: HardwareProfile) -> tuple[float, int | None, int | None]:
+    """Recipe choices per hardware: (utilization, max_num_seqs, max_num_batched_tokens)."""
+    if hw.gpu.vendor == "amd":
+        return 0.9, 512, 8192
+    if hw.gpu.arch == "hopper" and model.id == "deepseek-v4-pro":
+        return 0.95, 16, None
+    return DEFAULT_UTILIZATION, None, None
+
+
+def engine_sizes(hw: HardwareProfile) -> list[int]:
+    gpn = hw.gpus_per_node
+    sizes = {d for d in range(1, gpn + 1) if gpn % d == 0}
+    sizes |= {k * gpn for k in range(2, hw.nodes + 1) if hw.nodes % k == 0}
+    return sorted(sizes)
+
+
+def enumerate_layouts(hw: HardwareProfile) -> list[Layout]:
+    out: list[Layout] = []
+    for size in engine_sizes(hw):
+        nodes_per_engine = max(1, size // hw.gpus_per_node)
+        pps = [1] + ([nodes_per_engine] if nodes_per_engine > 1 else [])
+        for pp in pps:
+            for tp in range(1, size // pp + 1):
+                if (size // pp) % tp:
+                    continue
+                dp = size // (pp * tp)
+                for ep in (False, True):
+                    if ep and tp * dp == 1:
+                        continue
+                    out.append(
+                        Layout(
+                            strategy=rules.strategy_of(tp, pp, dp, ep),
+                            tensor_parallel=tp,
+                            pipeline_parallel=pp,
+                            data_parallel=dp,
+                            expert_parallel=ep,
+                            nodes_per_engine=nodes_per_engine,
+                            replicas=hw.total_gpus // size,
+                        )
+                    )
+    return out
+
+
+def _pinned_ok(layout: Layout, k: Knobs) -> bool:
+    return (
+        (k.tp is None or layout.tensor_parallel == k.tp)
+        and (k.pp is None or layout.pipeline_parallel == k.pp)
+        and (k.dp is None or layout.data_parallel == k.dp)
+        and (k.ep is None or layout.expert_parallel == k.ep)
+        and (k.strategy is None or layout.strategy == k.strategy)
+    )
+
+
+@dataclass
+class _Settings:
+    utilization: float
+    max_num_seqs: int
+    mnbt: int
+    async_scheduling: bool
+
+
+def _settings(model: ModelCard, hw: HardwareProfile, k: Knobs) -> _Settings:
+    seqs, mnbt = vllm_batch_defaults(hw)
+    util, r_seqs, r_mnbt = recipe_defaults(model, hw)
+    return _Settings(
+        utilization=k.gpu_memory_utilization or util,
+        max_num_seqs=k.max_num_seqs or r_seqs or seqs,
+        mnbt=k.max_num_batched_tokens or r_mnbt or mnbt,
+        async_scheduling=True if k.async_scheduling is None else k.async_scheduling,
+    )
+
+
+def _async_for(layout: Layout, s: _Settings, k: Knobs) -> bool:
+    """vLLM turns async scheduling on by default only with PP = 1 (facts section 4)."""
+    if k.async_scheduling is not None:
+        return k.async_scheduling
+    return layout.pipeline_parallel == 1
+
+
+def _evaluate(
+    t: Target,
+    layout: Layout,
+    hw: HardwareProfile,
+    s: _Settings,
+    k: Knobs,
+    catalog: Catalog,
+    context: int,
+) -> tuple[Candidate | None, rules.Violation | None, int | None]:
+    a = t.model.arch
+    wb = _weights(catalog, t)
+    world = layout.world
+    per_gpu = memory.weights_per_gpu(
+        wb,
+        a.num_hidden_layers,
+        layout.tensor_parallel,
+        layout.pipeline_parallel,
+        layout.data_parallel,
+    )
+    b = memory.budget(
+        hw.gpu.usable_bytes,
+        s.utilization,
+        per_gpu,
+        s.mnbt,
+        a.hidden_size,
+        layout.tensor_parallel,
+        layout.expert_parallel,
+        world,
+        k.kv_cache_memory_bytes,
+    )
+    if b.kv <= 0:
+        need = (per_gpu + b.activation + b.overhead + b.cudagraph) / GIB
+        return (
+            None,
+            rules.Violation(
+                "memory",
+                f"weights {per_gpu / GIB:.1f} GiB + runtime {need - per_gpu / GIB:.1f} GiB per GPU "
+                f"exceed the {b.requested / GIB:.1f} GiB vLLM may use",
+            ),
+            None,
+        )
+    stage = memory.pp_max_stage_layers(a.num_hidden_layers, layout.pipeline_parallel)
+    kv = memory.kv_capacity(
+        catalog.layout_of(t.model),
+        b.kv,
+        context,
+        s.mnbt,
+        _async_for(layout, s, k),
+        a.max_position_embeddings,
+        stage_fraction=stage / a.num_hidden_layers,
+    )
+    if not kv.fits:
+        return (
+            None,
+            rules.Violation(
+                "context-fit",
+                f"one {context}-token request needs {kv.blocks_per_request} KV blocks; "
+                f"{b.kv / GIB:.2f} GiB hold {kv.num_blocks}; the estimated maximum model length "
+                f"is {kv.max_model_len_fit}",
+            ),
+            kv.max_model_len_fit,
+        )
+    multi: MultiNode = "none"
+    if layout.nodes_per_engine > 1:
+        multi = "data-parallel" if layout.data_parallel > 1 else "nnodes"
+    dp_local = (
+        layout.data_parallel // layout.nodes_per_engine
+        if multi == "data-parallel"
+        else layout.data_parallel
+    )
+    engines = layout.replicas * layout.data_parallel
+    total_conc = kv.max_concurrency * engines
+    conc = k.concurrency or max(1, min(DEFAULT_PERF_CONCURRENCY, int(total_conc)))
+    est = perf.estimate(
+        t.model, wb, hw.gpu, layout, conc, min(context, perf.PROMPT_TOKENS * 2), hw.total_gpus
+    )
+    return Candidate(layout, multi, dp_local, b, kv, est), None, None
+
+
+def _weights(catalog: Catalog, t: Target) -> memory.WeightBytes:
+    ref = catalog.checkpoints[t.model.id]
+    if t.what_if or (t.experts_format, t.rest_format) != (
+        t.checkpoint.weights.experts,
+        t.checkpoint.weights.rest,
+    ):
+        return memory.checkpoint_weight_bytes(
+            t.checkpoint, t.model, catalog.formats, ref, t.experts_format, t.rest_format
+        )
+    return memory.checkpoint_weight_bytes(t.checkpoint, t.model, catalog.formats, ref)
+
+
+# Layouts the recipes run (expert parallelism whenever experts span several ranks: TEP, DEP)
+# are the tested paths; within this fraction of capacity they win over untested variants.
+RECIPE_PREFERENCE = 0.02
+
+
+def _is_recipe_layout(layout: Layout) -> bool:
+    return layout.expert_parallel or layout.tensor_parallel * layout.data_parallel == 1
+
+
+def _score(c: Candidate, k: Knobs) -> float:
+    engines = c.layout.replicas * c.layout.data_parallel
+    total = c.kv.max_concurrency * engines
+    if _is_recipe_layout(c.layout):
+        total *= 1 + RECIPE_PREFERENCE
+    if k.optimize == "latency":
+        return -c.est.tpot_ms
+    if k.optimize == "throughput":
+        return c.est.tokens_per_s_total
+    # capacity: concurrency first; fewer nodes per engine and speed break ties.
+    return total - 0.001 * c.layout.nodes_per_engine - 1e-6 * c.est.tpot_ms
+
+
+@dataclass
+class _Search:
+    candidates: list[Candidate]
+    rejected: list[Rejected]
+    pinned_rule: rules.Violation | None
+
+
+def _search(t: Target, hw: HardwareProfile, k: Knobs, catalog: Catalog, context: int) -> _Search:
+    """Evaluate every layout the pins allow; rule breakers are rejected with their reason."""
+    s = _settings(t.model, hw, k)
+    cands: list[Candidate] = []
+    rejected: list[Rejected] = []
+    pinned_rule: rules.Violation | None = None
+    any_pinned_valid = False
+    for lay in enumerate_layouts(hw):
+        pinned = _pinned_ok(lay, k)
+        vio = rules.layout_violations(t.model, t.experts_format, lay, hw)
+        if vio:
+            rejected.append(Rejected(layout=lay, rule=vio[0].rule, reason=vio[0].reason))
+            if pinned and pinned_rule is None:
+                pinned_rule = vio[0]
+            continue
+        if not pinned:
+            continue
+        any_pinned_valid = True
+        cand, why, fit = _evaluate(t, lay, hw, s, k, catalog, context)
+        if cand is None:
+            assert why is not None
+            rejected.append(
+                Rejected(layout=lay, rule=why.rule, reason=why.reason, max_model_len_fit=fit)
+            )
+            continue
+        cand.score = _score(cand, k)
+        cands.append(cand)
+    cands.sort(key=lambda c: c.score, reverse=True)
+    return _Search(cands, rejected, None if any_pinned_valid else pinned_rule)
+
+
+def _check_pins(t: Target, hw: HardwareProfile, k: Knobs) -> None:
+    """Pinned knobs that can never work on this hardware: exit 2 naming the rule."""
+    a = t.model.arch
+    if k.tp is not None and (a.num_attention_heads % k.tp or a.o_groups % k.tp):
+        raise PinnedKnobError(
+            f"--tp {k.tp} breaks the heads rule: TP must divide {a.num_attention_heads} heads "
+            f"and {a.o_groups} output groups of {t.model.name} (valid: {rules.valid_tp(t.model)})",
+            rule="heads-divisible",
+        )
+    sizes = [x for x in (k.tp, k.pp, k.dp) if x is not None]
+    if math.prod(sizes) > hw.total_gpus:
+        raise PinnedKnobError(
+            f"pinned TP x PP x DP = {math.prod(sizes)} exceeds the {hw.total_gpus} GPUs "
+            f"of {hw.name}",
+            rule="gpu-count",
+        )
+    if k.context is not None and k.context > a.max_position_embeddings:
+        raise PinnedKnobError(
+            f"--context {k.context} exceeds {t.model.name}'s maximum of "
+            f"{a.max_position_embeddings}",
+            rule="model-max-len",
+        )
+    if k.context is not None and k.context < rules.MIN_CONTEXT:
+        raise PinnedKnobError(
+            f"--context {k.context} is below deploy-kit's minimum of {rules.MIN_CONTEXT}",
+            rule="min-context",
+        )
+
+
+def _check_version(t: Target, hw: HardwareProfile, k: Knobs) -> tuple[str, list[str]]:
+    version = k.vllm_version or vllm.PINNED_VLLM
+    try:
+        wanted = rules.version_tuple(version)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    floor = rules.min_vllm(t.checkpoint, hw.gpu)
+    if wanted < rules.version_tuple(floor):
+        raise PinnedKnobError(
+            f"--vllm-version {version} is older than {floor}, the first vLLM that serves "
+            f"{t.checkpoint.hf_id} on {hw.gpu.name}",
+            rule="vllm-version",
+        )
+    warns = []
+    if wanted[:2] != rules.version_tuple(vllm.PINNED_VLLM)[:2]:
+        warns.append(
+            f"flags and KV layout are checked against vLLM {vllm.PINNED_VLLM}; {version} may differ"
+        )
+    return version.lstrip("v"), warns
+
+
+def _choose_context(
+    t: Target, hw: HardwareProfile, k: Knobs, catalog: Catalog
+) -> tuple[int, _Search, list[str]]:
+    notes: list[str] = []
+    if k.context is not None:
+        return k.context, _search(t, hw, k, catalog, k.context), notes
+    target = k.concurrency or DEFAULT_MIN_CONCURRENCY
+    model_max = t.model.arch.max_position_embeddings
+    ladder = [c for c in CONTEXT_LADDER if c <= model_max]
+    fallback: tuple[int, _Search] | None = None
+    for ctx in ladder:
+        found = _search(t, hw, k, catalog, ctx)
+        if not found.candidates:
+            if found.pinned_rule is not None:
+                return ctx, found, notes
+            continue
+        if fallback is None:
+            fallback = (ctx, found)
+        if (
+            max(
+                c.kv.max_concurrency * c.layout.replicas * c.layout.data_parallel
+                for c in found.candidates
+            )
+            >= target
+        ):
+            if ctx < model_max:
+                notes.append(
+                    f"context {ctx} chosen: the longest at which the deployment holds "
+                    f"{target} requests of that length at once (model maximum {model_max})"
+                )
+            return ctx, found, notes
+    if fallback is not None:
+        notes.append(
+            f"no context reaches {target} concurrent requests; {fallback[0]} is the longest "
+            "that fits at least one"
+        )
+        return fallback[0], fallback[1], notes
+    return ladder[-1], _search(t, hw, k, catalog, ladder[-1]), notes
+
+
+def _gib(x: float) -> float:
+    return round(x / GIB, 2)
+
+
+def _engines(c: Candidate) -> int:
+    return c.layout.replicas * c.layout.data_parallel
+
+
+def _total(c: Candidate) -> float:
+    return c.kv.max_concurrency * _engines(c)
+
+
+def plan(
+    catalog: Catalog, model_name: str, hw: HardwareProfile, knobs: Knobs, *, suggest: bool = True
+) -> Plan:
+    """The best plan for this model on this hardware, or PlanError / PinnedKnobError.
+
+    With `suggest`, a PlanError's hint names the smallest change that fits (costs more plans).
+    """
+    return _plan(catalog, model_name, hw, knobs, suggest=suggest)
+
+
+def _plan(
+    catalog: Catalog, model_name: str, hw: HardwareProfile, knobs: Knobs, *, suggest: bool
+) -> Plan:
+    t = resolve_target(catalog, model_name, knobs.weights)
+    support = rules.gpu_support(t.model, t.checkpoint, hw.gpu)
+    if support is not None:
+        hint = _suggest(catalog, t, hw, knobs, unsupported=True) if suggest else None
+        raise PlanError(f"{t.model.name} cannot run on {hw.name}: {support.reason}", hint=hint)
+    _check_pins(t, hw, knobs)
+    version, version_warns = _check_version(t, hw, knobs)
+    context, found, notes = _choose_context(t, hw, knobs, catalog)
+    if found.pinned_rule is not None:
+        raise PinnedKnobError(
+            f"the pinned layout breaks the {found.pinned_rule.rule} rule: "
+            f"{found.pinned_rule.reason}",
+            rule=found.pinned_rule.rule,
+        )
+    if not found.candidates:
+        worst = _headline(found.rejected)
+        hint = (
+            _suggest(catalog, t, hw, knobs, unsupported=False, rejected=found.rejected)
+            if suggest
+            else None
+        )
+        at = f"at {context} tokens" if knobs.context else f"at any context down to {context}"
+        raise PlanError(
+            f"{t.model.name} ({t.weights_label}) does not fit on {hw.name} {at}: {worst}",
+            hint=hint,
+        )
+    best = found.candidates[0]
+    return _assemble(catalog, t, hw, knobs, version, context, best, found, [*version_warns], notes)
+
+
+def _headline(rejected: list[Rejected]) -> str:
+    """The most telling rejection: memory/context beat structural rules."""
+    for rule in ("context-fit", "memory"):
+        hits = [r for r in rejected if r.rule == rule]
+        if hits:
+            # The layout spreading weights the thinnest came closest to fitting.
+            r = max(hits, key=lambda r: (r.layout.world, r.layout.expert_parallel))
+            return f"{r.layout.label()}: {r.reason}"
+    return rejected[0].reason if rejected else "no layout uses this hardware"
+
+
+def _fits(catalog: Catalog, t: Target, hw: HardwareProfile, knobs: Knobs) -> bool:
+    try:
+        _plan(catalog, t.checkpoint.id, hw, knobs, suggest=False)
+    except (PlanError, InputError):
+        return False
+    return True
+
+
+def _suggest(
+    catalog: Catalog,
+    t: Target,
+    hw: HardwareProfile,
+    knobs: Knobs,
+    *,
+    unsupported: bool,
+    rejected: list[Rejected] | None = None,
+) -> str:
+    """The smallest change that fits: shorter context, more GPUs, or a supported GPU."""
+    free = knobs.model_copy(
+        update={"tp": None, "pp": None, "dp": None, "ep": None, "strategy": None}
+    )
+    ideas: list[str] = []
+    fit_lens = [r.max_model_len_fit or 0 for r in rejected or [] if r.rule == "context-fit"]
+    if fit_lens and max(fit_lens) >= rules.MIN_CONTEXT:
+        ideas.append(f"a shorter context: --context {max(fit_lens)} fits")
+    if not unsupported:
+        for profile in _bigger(catalog, hw):
+            if _fits(catalog, t, profile, free):
+                ideas.append(f"more GPUs: {profile.name}")
+                break
+    presets = sorted(
+        catalog.presets.values(), key=lambda p: (p.gpu.usable_bytes * p.total_gpus, p.name)
+    )
+    for profile in presets:
+        if profile.gpu.id != hw.gpu.id and _fits(catalog, t, profile, free):
+            ideas.append(f"the smallest preset that fits: {profile.name}")
+            break
+    if knobs.weights not in ("native", "fp4"):
+        ideas.append(f"--weights native ({catalog.checkpoints[t.model.id].hf_id}, FP4 experts)")
+    return "try " + "; or ".join(ideas) if ideas else "no catalog hardware fits these knobs"
+
+
+def _bigger(catalog: Catalog, hw: HardwareProfile) -> list[HardwareProfile]:
+    out = []
+    for gpn in (2, 4, 8):
+        if gpn > hw.gpus_per_node and hw.nodes == 1:
+            out.append(
+                hw.model_copy(
+                    update={
+                        "gpus_per_node": gpn,
+                        "name": f"{gpn}x{hw.gpu.aliases[0] if hw.gpu.aliases else hw.gpu.id}",
+                    }
+                )
+            )
+    short = hw.gpu.aliases[0] if hw.gpu.aliases else hw.gpu.id
+    gpn = max(hw.gpus_per_node, 8 if hw.gpu.id not in ("gb10", "gh200") else 1)
+    if hw.gpu.id in ("gb200", "gb300"):
+        gpn = 4
+    for nodes in (2, 4, 8):
+        if nodes > hw.nodes:
+            name = f"{nodes}x{short}" if gpn == 1 else f"{nodes}x{gpn}x{short}"
+            out.append(
+                hw.model_copy(
+                    update={
+                        "nodes": nodes,
+                        "gpus_per_node": gpn,
+                        "name": name,
+                        "network": hw.network if hw.network != "none" else "infiniband",
+                    }
+                )
+            )
+    return out
+
+
+def _assemble(
+    catalog: Catalog,
+    t: Target,
+    hw: HardwareProfile,
+    k: Knobs,
+    version: str,
+    context: int,
+    best: Candidate,
+    found: _Search,
+    warnings: list[str],
+    notes: list[str],
+) -> Plan:
+    s = _settings(t.model, hw, k)
+    lay = best.layout
+    b, kv, est = best.budget, best.kv, best.est
+    gpn = lay.world // lay.nodes_per_engine if lay.nodes_per_engine > 1 else lay.world
+    per_node_weights = b.weights * gpn
+    load_s = perf.load_time_s(per_node_weights)
+    engines = _engines(best)
+    price = hw.price
+    api = t.model.api_price_per_1m.output
+    mem = MemoryPerGpu(
+        total_gib=_gib(b.total),
+        requested_gib=_gib(b.requested),
+        weights_gib=_gib(b.weights),
+        activation_gib=_gib(b.activation),
+        overhead_gib=_gib(b.overhead),
+        cudagraph_gib=_gib(b.cudagraph),
+        kv_cache_gib=_gib(b.kv),
+        kv_cache_bytes=b.kv,
+        estimates=["weights_gib", "activation_gib", "overhead_gib", "cudagraph_gib", "kv_cache_gib"]
+        if k.kv_cache_memory_bytes is None
+        else ["weights_gib", "activation_gib", "overhead_gib", "cudagraph_gib"],
+    )
+    cap = Capacity(
+        engines=engines,
+        max_concurrency_per_engine=round(kv.max_concurrency, 2),
+        kv_cache_tokens_per_engine=kv.kv_cache_tokens,
+        max_concurrency_total=round(kv.max_concurrency * engines, 2),
+        max_model_len_fit=kv.max_model_len_fit,
+        num_blocks=kv.num_blocks,
+        blocks_per_request=kv.blocks_per_request,
+        bytes_per_block=kv.bytes_per_block,
+    )
+    performance = Performance(
+        concurrency=est.concurrency,
+        output_tokens_per_s_per_gpu=round(est.tokens_per_s_per_gpu, 1),
+        output_tokens_per_s_per_user=round(est.tokens_per_s_per_user, 1),
+        output_tokens_per_s_total=round(est.tokens_per_s_total, 1),
+        tpot_ms=round(est.tpot_ms, 2),
+        ttft_ms=round(est.ttft_ms, 1),
+        prompt_tokens=perf.PROMPT_TOKENS,
+        gpu_hour_usd=price,
+        cost_per_1m_output_tokens=_round(
+            perf.cost_per_1m(hw.total_gpus, price, est.tokens_per_s_total)
+        ),
+        api_price_per_1m_output_tokens=api,
+        model=(
+            "roofline: max(bytes read / (bandwidth x "
+            f"{perf.BANDWIDTH_EFFICIENCY}), FLOPs / (peak x {perf.COMPUTE_EFFICIENCY})) + "
+            f"{perf.LAYER_OVERHEAD_US:g} us per layer; decode only, average context "
+            f"{min(context, perf.PROMPT_TOKENS * 2)}"
+        ),
+    )
+    from deploy_kit import explain  # local: explain imports planner types
+
+    plan_obj = Plan(
+        deploy_kit_version=__version__,
+        model=t.model.id,
+        checkpoint=t.checkpoint.hf_id,
+        checkpoint_id=t.checkpoint.id,
+        weights=t.weights_label if not t.what_if else f"{t.weights_label} (what-if)",
+        what_if=t.what_if,
+        vllm_version=version,
+        image=k.image or vllm.image_for(hw.gpu, version),
+        hardware=hw,
+        strategy=lay.strategy,
+        tensor_parallel=lay.tensor_parallel,
+        pipeline_parallel=lay.pipeline_parallel,
+        data_parallel=lay.data_parallel,
+        data_parallel_local=best.dp_local,
+        expert_parallel=lay.expert_parallel,
+        nodes=lay.nodes_per_engine,
+        gpus_per_node=gpn,
+        replicas=lay.replicas,
+        multi_node=best.multi_node,
+        max_model_len=context,
+        max_num_seqs=s.max_num_seqs,
+        max_num_batched_tokens=s.mnbt,
+        async_scheduling=_async_for(lay, s, k),
+        gpu_memory_utilization=s.utilization,
+        kv_cache_memory_bytes=k.kv_cache_memory_bytes,
+        kv_cache_dtype=vllm.KV_CACHE_DTYPE,
+        block_size=vllm.BLOCK_SIZE,
+        speculative=k.speculative and t.checkpoint.speculative is not None,
+        memory={"per_gpu": mem},
+        capacity=cap,
+        performance=performance,
+        load_time_s=load_s,
+        shm_bytes=(SHM_GIB_BASE + SHM_GIB_PER_GPU * gpn) * GIB,
+        vllm=VllmSpec(argv={}, env={}),
+        warnings=[],
+        rationale=[],
+        alternatives=[],
+        rejected=found.rejected,
+        knobs=k,
+    )
+    alternatives = explain.alternatives(best, found.candidates[1:], k)
+    plan_obj = plan_obj.model_copy(
+        update={
+            "warnings": warnings + explain.warnings(plan_obj, t),
+            "rationale": [
+                *t.notes,
+                *notes,
+                *explain.rationale(plan_obj, t, best, found.candidates),
+            ],
+            "alternatives": alternatives,
+        }
+    )
+    return plan_obj.model_copy(update={"vllm": build_vllm_spec(plan_obj, t.checkpoint)})
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 3)
+
+
+def build_vllm_spec(p: Plan, checkpoint: Checkpoint) -> VllmSpec:
+    """argv per node role with the head address as ${HEAD_IP} (compose/.env style)."""
+    argv = {}
+    for rank in range(p.nodes):
+        addr = vllm.Addressing.concrete("${HEAD_IP}", rank, p.data_parallel_local)
+        argv[f"node-{rank}"] = vllm.serve_argv(p, checkpoint, rank, addr)
+    placeholders = {"HEAD_IP": "address of node 0 (the head)"} if p.nodes > 1 else {}
+    for name in vllm.node_env_names(p):
+        placeholders[name] = "set per node"
+    return VllmSpec(argv=argv, env=vllm.base_env(p), placeholders=placeholders)

@@ -1,0 +1,1 @@
+"""Rendering: one plan into Dockerfile, compose, Kubernetes and Helm bundles."""

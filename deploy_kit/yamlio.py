@@ -1,0 +1,142 @@
+"""Safe, bounded YAML/JSON reading for every file a user hands deploy-kit."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deploy_kit.errors import InputError
+
+# A hardware or deployment file is a few hundred bytes; 4 MiB leaves room for node lists
+# (`kubectl get nodes -o json` of a large cluster) while refusing a 100 MB paste.
+MAX_FILE_BYTES = 4 * 1024 * 1024
+# YAML aliases can expand a small file exponentially ("billion laughs"); real files use few.
+MAX_ALIASES = 100
+MAX_DEPTH = 64
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys and counts aliases."""
+
+    alias_count = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.alias_count += 1
+            if self.alias_count > MAX_ALIASES:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"more than {MAX_ALIASES} YAML aliases (alias bomb?)", None
+                )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                dup = key in seen
+            except TypeError:
+                dup = False
+            if dup:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            with contextlib.suppress(TypeError):
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _depth(value: Any, limit: int = MAX_DEPTH) -> int:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    deepest = 0
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def read_text(path: Path, *, what: str = "file", limit: int = MAX_FILE_BYTES) -> str:
+    """Read a small text file or raise InputError saying what is wrong with it."""
+    if "\x00" in str(path):
+        raise InputError(f"{what} path contains a NUL byte")
+    if path.is_dir():
+        raise InputError(f"{what} {path} is a directory, expected a file")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if size > limit:
+        raise InputError(f"{what} {path} is {size} bytes; the limit is {limit} bytes")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if b"\x00" in raw:
+        raise InputError(f"{what} {path} is binary, expected YAML or JSON text")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{what} {path} is not UTF-8 text") from None
+
+
+def parse_yaml(text: str, *, origin: str) -> Any:
+    """Parse one YAML (or JSON) document safely; InputError with line on failure."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise InputError(f"{origin}: larger than {MAX_FILE_BYTES} bytes")
+    loader = _StrictLoader(text)
+    try:
+        data = loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise InputError(f"{origin}{where}: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{origin}: invalid YAML: {exc}") from None
+    except RecursionError:
+        raise InputError(f"{origin}: nested too deeply") from None
+    finally:
+        loader.dispose()
+    if _depth(data) > MAX_DEPTH:
+        raise InputError(f"{origin}: nested deeper than {MAX_DEPTH} levels")
+    return data
+
+
+def load_yaml_file(path: Path, *, what: str = "file") -> Any:
+    """Read and parse a YAML file; empty files are an error."""
+    text = read_text(path, what=what)
+    data = parse_yaml(text, origin=str(path))
+    if data is None:
+        raise InputError(f"{what} {path} is empty")
+    return data
+
+
+def load_json_file(path: Path, *, what: str = "file") -> Any:
+    """Read and parse a JSON file."""
+    text = read_text(path, what=what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path} (line {exc.lineno}): invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise InputError(f"{path}: nested too deeply") from None
+
+
+def validation_message(exc: Any, *, origin: str) -> str:
+    """One line from a pydantic ValidationError: field path and what is expected."""
+    errors = exc.errors()
+    first = errors[0]
+    loc = ".".join(str(p) for p in first.get("loc", ())) or "(top level)"
+    msg = first.get("msg", "invalid value")
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{origin}: {loc}: {msg}{more}"

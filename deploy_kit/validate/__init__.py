@@ -1,0 +1,1 @@
+"""Validators for rendered bundles: external structural checkers, domain rules, reporters."""

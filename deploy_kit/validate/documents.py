@@ -1,0 +1,150 @@
+"""YAML documents with their source lines, and the findings shared by the schema checkers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deploy_kit.errors import InputError
+from deploy_kit.validate.findings import Finding
+
+SCHEMA_HINTS = {
+    "unknown-field": "remove the field or fix its spelling (the API server drops or rejects it)",
+    "type": "use a value of the type the schema wants",
+    "required": "add the required field",
+    "enum": "use one of the allowed values",
+}
+
+
+@dataclass(frozen=True)
+class YamlDoc:
+    """One document of a (multi-document) YAML file with the lines its nodes start on."""
+
+    file: str
+    index: int
+    line: int
+    data: Any
+    lines: Mapping[tuple[str | int, ...], int] = field(default_factory=dict, compare=False)
+
+    @property
+    def kind(self) -> str:
+        """`kind` of a Kubernetes object, or "" when absent."""
+        return str(self.data.get("kind", "")) if isinstance(self.data, dict) else ""
+
+    @property
+    def api_version(self) -> str:
+        """`apiVersion` of a Kubernetes object, or "" when absent."""
+        return str(self.data.get("apiVersion", "")) if isinstance(self.data, dict) else ""
+
+    @property
+    def name(self) -> str:
+        """metadata.name, or "" when absent."""
+        meta = self.data.get("metadata") if isinstance(self.data, dict) else None
+        return str(meta.get("name", "")) if isinstance(meta, dict) else ""
+
+    def line_of(self, path: Sequence[str | int]) -> int:
+        """The line of the deepest node on `path` that exists (the document start otherwise)."""
+        for end in range(len(path), 0, -1):
+            found = self.lines.get(tuple(path[:end]))
+            if found is not None:
+                return found
+        return self.line
+
+
+def load_yaml_docs(paths: Iterable[Path]) -> tuple[list[YamlDoc], list[Finding]]:
+    """Parse every document of every file; a file that does not parse becomes a finding."""
+    docs: list[YamlDoc] = []
+    findings: list[Finding] = []
+    for path in paths:
+        try:
+            docs.extend(parse_yaml_docs(path.read_text(encoding="utf-8"), str(path)))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            findings.append(
+                Finding(
+                    rule="yaml/syntax",
+                    severity="error",
+                    message=f"YAML does not parse: {getattr(exc, 'problem', None) or exc}",
+                    file=str(path),
+                    line=mark.line + 1 if mark is not None else None,
+                    source="pyyaml",
+                )
+            )
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read {path}: {exc}") from exc
+    return docs, findings
+
+
+def parse_yaml_docs(text: str, file: str) -> list[YamlDoc]:
+    """The documents of one YAML text (empty documents skipped, indexes kept)."""
+    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    out: list[YamlDoc] = []
+    for index, node in enumerate(yaml.compose_all(text, Loader=loader_cls)):
+        if node is None:
+            continue
+        data = loader_cls("").construct_document(node)
+        if data is None:
+            continue
+        lines: dict[tuple[str | int, ...], int] = {}
+        _index_lines(node, (), lines, 0)
+        out.append(YamlDoc(file, index, node.start_mark.line + 1, data, lines))
+    return out
+
+
+def json_path(path: Sequence[str | int]) -> str:
+    """["spec", "containers", 0, "image"] -> "spec.containers[0].image"."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def no_kind_finding(doc: YamlDoc, source: str) -> Finding:
+    return Finding(
+        rule="k8s-schema/no-kind",
+        severity="error",
+        message="document has no apiVersion and kind, so it is not a Kubernetes object",
+        file=doc.file,
+        line=doc.line,
+        document=doc.index,
+        source=source,
+    )
+
+
+def no_schema_finding(doc: YamlDoc, what: str, source: str) -> Finding:
+    return Finding(
+        rule="k8s-schema/no-schema",
+        severity="warning",
+        message=f"{what} kind {doc.kind} ({doc.api_version}): not validated",
+        file=doc.file,
+        line=doc.line_of(["kind"]),
+        document=doc.index,
+        path="kind",
+        hint="pass its CRD with --crd FILE (kubectl get crd NAME -o yaml > FILE)",
+        source=source,
+    )
+
+
+def _index_lines(
+    node: yaml.Node, path: tuple[str | int, ...], out: dict[tuple[str | int, ...], int], depth: int
+) -> None:
+    if depth > 100:  # aliases can make deep graphs; lines that deep are not worth it
+        return
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
+            child = (*path, key)
+            out.setdefault(child, key_node.start_mark.line + 1)
+            _index_lines(value_node, child, out, depth + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            child = (*path, i)
+            out.setdefault(child, item.start_mark.line + 1)
+            _index_lines(item, child, out, depth + 1)

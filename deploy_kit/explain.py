@@ -92,8 +92,8 @@ def warnings(p: Plan, t: Target) -> list[str]:
         )
     if gpu.arch in ("blackwell", "blackwell-ultra"):
         out.append(
-            "capacity is computed with FP8 indexer pages; the FP4 indexer cache enabled on "
-            "Blackwell makes pages smaller, so real capacity is somewhat higher"
+            "capacity is computed with FP8 indexer pages; the MXFP4 indexer cache enabled on "
+            "Blackwell (indexer_kv_dtype mxfp4) makes pages smaller, so real capacity is higher"
         )
     if p.pipeline_parallel > 1:
         out.append("with PP the KV capacity is approximated by the largest stage's share of layers")

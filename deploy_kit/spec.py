@@ -103,7 +103,15 @@ def parse_tokens(value: object) -> int:
     return result
 
 
+def check_name(value: object) -> object:
+    """Names end up in file headers and labels: printable text only."""
+    if isinstance(value, str) and any(not ch.isprintable() for ch in value):
+        raise ValueError("must not contain control characters or invisible formatting")
+    return value
+
+
 Bytes = Annotated[int, BeforeValidator(parse_bytes)]
+SafeName = Annotated[str, BeforeValidator(check_name)]
 Tokens = Annotated[int, BeforeValidator(parse_tokens)]
 
 _HW_RE = re.compile(r"^\s*(?:(\d+)\s*[xX*]\s*)?(\d+)\s*[xX*]\s*([A-Za-z][A-Za-z0-9 _.\-]*)\s*$")
@@ -367,7 +375,7 @@ class HardwareProfile(Base):
 class CustomGpu(Base):
     """A GPU described in a hardware file instead of named from the catalog."""
 
-    name: str = Field(min_length=1, max_length=80, description="Name")
+    name: SafeName = Field(min_length=1, max_length=80, description="Name")
     memory: Bytes = Field(description="Memory per GPU, e.g. 96GB or 89.4GiB")
     bandwidth_tbps: float = Field(gt=0, le=1000, description="Memory bandwidth, TB/s")
     arch: ArchName = Field(description="Architecture family (decides the supported kernels)")
@@ -383,7 +391,7 @@ class CustomGpu(Base):
 class HardwareFile(Base):
     """The YAML hardware profile a person writes (`--hardware file.yaml`)."""
 
-    name: str | None = Field(default=None, max_length=120, description="Profile name")
+    name: SafeName | None = Field(default=None, max_length=120, description="Profile name")
     gpu: str | CustomGpu = Field(description="Catalog GPU name/alias, or a custom GPU")
     gpus_per_node: int = Field(ge=1, le=MAX_GPUS_PER_NODE, description="GPUs per node")
     nodes: int = Field(default=1, ge=1, le=MAX_NODES, description="Number of nodes")

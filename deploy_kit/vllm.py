@@ -80,6 +80,7 @@ ENV_NCCL_IB_HCA = "NCCL_IB_HCA"
 REMOVED_ENV = ("VLLM_USE_V1", "VLLM_ATTENTION_BACKEND")
 
 BLACKWELL_DC = ("blackwell", "blackwell-ultra")
+INDEXER_KV_DTYPE = "indexer_kv_dtype"
 
 
 @dataclass(frozen=True)
@@ -123,8 +124,10 @@ def hardware_args(plan: Plan) -> list[str]:
     gpu = plan.hardware.gpu
     args: list[str] = []
     fp8_experts = plan.weights in ("fp8", "fp8-block")
+    # The recipes' `--attention_config.use_fp4_indexer_cache` predates vLLM 0.33, whose
+    # AttentionConfig has `indexer_kv_dtype` (auto | fp8 | mxfp4; mxfp4 only on SM10x).
     if gpu.arch in BLACKWELL_DC:
-        args += [F_ATTENTION_CONFIG, _json({"use_fp4_indexer_cache": True})]
+        args += [F_ATTENTION_CONFIG, _json({INDEXER_KV_DTYPE: "mxfp4"})]
         if fp8_experts and plan.expert_parallel:
             args += [F_MOE_BACKEND, "deep_gemm_mega_moe"]
         if plan.data_parallel > 1 and plan.expert_parallel:
@@ -133,7 +136,7 @@ def hardware_args(plan: Plan) -> list[str]:
                 _json({"cudagraph_mode": "FULL_AND_PIECEWISE", "custom_ops": ["all"]}),
             ]
     elif gpu.arch == "blackwell-workstation":
-        args += [F_ATTENTION_CONFIG, _json({"use_fp4_indexer_cache": False})]
+        args += [F_ATTENTION_CONFIG, _json({INDEXER_KV_DTYPE: "fp8"})]
         args += [F_MOE_BACKEND, "auto"]
     elif gpu.arch == "hopper":
         args += [F_NO_FLASHINFER_AUTOTUNE]

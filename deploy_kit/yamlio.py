@@ -17,6 +17,9 @@ MAX_FILE_BYTES = 4 * 1024 * 1024
 # YAML aliases can expand a small file exponentially ("billion laughs"); real files use few.
 MAX_ALIASES = 100
 MAX_DEPTH = 64
+# Shared aliases build a DAG that expands exponentially when walked; a real input file has at
+# most tens of thousands of values (a large `kubectl get nodes -o json`).
+MAX_ELEMENTS = 200_000
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -50,19 +53,23 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _depth(value: Any, limit: int = MAX_DEPTH) -> int:
+def _check_shape(value: Any, origin: str) -> None:
+    """Refuse data nested too deeply or expanding past MAX_ELEMENTS values."""
     stack: list[tuple[Any, int]] = [(value, 1)]
-    deepest = 0
+    seen = 0
     while stack:
         item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if deepest > limit:
-            return deepest
+        seen += 1
+        if depth > MAX_DEPTH:
+            raise InputError(f"{origin}: nested deeper than {MAX_DEPTH} levels")
+        if seen > MAX_ELEMENTS:
+            raise InputError(
+                f"{origin}: more than {MAX_ELEMENTS} values once aliases are expanded (alias bomb?)"
+            )
         if isinstance(item, dict):
             stack.extend((v, depth + 1) for v in item.values())
         elif isinstance(item, list):
             stack.extend((v, depth + 1) for v in item)
-    return deepest
 
 
 def read_text(path: Path, *, what: str = "file", limit: int = MAX_FILE_BYTES) -> str:
@@ -107,8 +114,7 @@ def parse_yaml(text: str, *, origin: str) -> Any:
         raise InputError(f"{origin}: nested too deeply") from None
     finally:
         loader.dispose()
-    if _depth(data) > MAX_DEPTH:
-        raise InputError(f"{origin}: nested deeper than {MAX_DEPTH} levels")
+    _check_shape(data, origin)
     return data
 
 
@@ -132,11 +138,25 @@ def load_json_file(path: Path, *, what: str = "file") -> Any:
         raise InputError(f"{path}: nested too deeply") from None
 
 
+_TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict"}
+
+
+def _field_path(loc: Any) -> str:
+    """`gpu.CustomGpu.memory` -> `gpu.memory`: drop pydantic's union-branch tags."""
+    parts = [
+        str(p)
+        for p in loc
+        if not (isinstance(p, str) and (p in _TYPE_TAGS or p[:1].isupper() or "[" in p))
+    ]
+    return ".".join(parts) or "(top level)"
+
+
 def validation_message(exc: Any, *, origin: str) -> str:
     """One line from a pydantic ValidationError: field path and what is expected."""
     errors = exc.errors()
-    first = errors[0]
-    loc = ".".join(str(p) for p in first.get("loc", ())) or "(top level)"
+    # For a union the deepest error is the branch the input was meant for.
+    first = max(errors, key=lambda e: len(e.get("loc", ())))
+    loc = _field_path(first.get("loc", ()))
     msg = first.get("msg", "invalid value")
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{origin}: {loc}: {msg}{more}"

@@ -200,8 +200,18 @@ def _model_args(plan: Plan, checkpoint: Checkpoint) -> list[str]:
     return args
 
 
-def serve_argv(plan: Plan, checkpoint: Checkpoint, rank: int | None, addr: Addressing) -> list[str]:
-    """The full `vllm serve` argv for the node of this rank (None: a template for any worker)."""
+def serve_argv(
+    plan: Plan,
+    checkpoint: Checkpoint,
+    rank: int | None,
+    addr: Addressing,
+    host: str = "0.0.0.0",
+) -> list[str]:
+    """The full `vllm serve` argv for the node of this rank (None: a template for any worker).
+
+    `host` is the address the head's API binds: all interfaces inside a container network,
+    the publish address under host networking (nothing maps ports there).
+    """
     argv = [*SERVE, plan.checkpoint, F_SERVED_NAME, plan.model]
     argv += _model_args(plan, checkpoint)
     argv += _parallel_args(plan, rank, addr)
@@ -209,7 +219,7 @@ def serve_argv(plan: Plan, checkpoint: Checkpoint, rank: int | None, addr: Addre
     argv += hardware_args(plan)
     if rank == 0:
         # Only the head serves the API; headless nodes run engine ranks only.
-        argv += [F_HOST, "0.0.0.0", F_PORT, str(SERVE_PORT)]
+        argv += [F_HOST, host, F_PORT, str(SERVE_PORT)]
     return argv
 
 

@@ -151,6 +151,12 @@ def plan_options(f: F) -> F:
         ),
         click.option("--vllm-version"),
         click.option("--image", help="Container image override (must be pinned)."),
+        click.option("--cluster", is_flag=True,
+                     help="Plan on the GPU node pools of the current cluster (kubeconfig)."),
+        click.option("--kubeconfig", type=click.Path(dir_okay=False), help="With --cluster."),
+        click.option("--kube-context", help="With --cluster: kubeconfig context."),
+        click.option("--nodes-json", type=click.Path(dir_okay=False),
+                     help="Plan on the pools of a `kubectl get nodes -o json` file."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -194,7 +200,31 @@ def make_plan(kw: dict[str, Any]) -> Any:
     else:
         hw = catalog.hardware(hardware_ or inputs.DEFAULT_HARDWARE)
     knobs = inputs.build_knobs({k: kw.get(k) for k in KNOB_KEYS}, base)
-    return planner.plan(catalog, model or inputs.DEFAULT_MODEL, hw, knobs)
+    model = model or inputs.DEFAULT_MODEL
+    if kw.get("cluster") or kw.get("nodes_json"):
+        return _plan_on_cluster(catalog, model, knobs, kw)
+    return planner.plan(catalog, model, hw, knobs)
+
+
+def _plan_on_cluster(catalog: Any, model: str, knobs: Any, kw: dict[str, Any]) -> Any:
+    """Discover the node pools, choose the one that serves best, plan on it and say why."""
+    from deploy_kit import discovery, planner
+    from deploy_kit.cli_cluster import discover_pools
+
+    if kw.get("hardware_") or kw.get("deploy_file"):
+        raise InputError("--cluster/--nodes-json choose the hardware: drop --hardware and -f")
+    nodes_json = kw.get("nodes_json")
+    found, origin = discover_pools(
+        catalog,
+        kubeconfig=kw.get("kubeconfig"),
+        context=kw.get("kube_context"),
+        from_file=Path(nodes_json) if nodes_json else None,
+    )
+    hw, reason, rejected = discovery.choose_pool(found.profiles, model, knobs, catalog)
+    p = planner.plan(catalog, model, hw, knobs)
+    why = [f"{reason} (node pools from {origin})"]
+    why += [r.reason for r in rejected]
+    return p.model_copy(update={"rationale": [*why, *p.rationale]})
 
 
 @cli.command()
@@ -250,8 +280,8 @@ def _register_optional() -> None:
     for module, names in (
         ("deploy_kit.cli_render", ("render",)),
         ("deploy_kit.cli_lint", ("lint",)),
-        ("deploy_kit.cli_local", ("up", "down", "discover")),
-        ("deploy_kit.cli_cluster", ("apply", "status")),
+        ("deploy_kit.cli_local", ("up", "down")),
+        ("deploy_kit.cli_cluster", ("discover", "apply", "status")),
     ):
         try:
             mod = __import__(module, fromlist=list(names))

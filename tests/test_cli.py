@@ -145,3 +145,19 @@ def test_python_dash_m(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "deploy_kit", "--version"], capture_output=True,
                          text=True, check=False)
     assert out.returncode == 0 and "deploy-kit" in out.stdout
+
+
+def test_plan_on_cluster_pools_from_nodes_json(capsys: pytest.CaptureFixture[str]) -> None:
+    nodes = Path(__file__).parent / "fixtures" / "nodes" / "nodes-mixed.json"
+    code, out, err = run(capsys, "plan", "-m", "deepseek-v4-pro", "--nodes-json", str(nodes),
+                         "-o", "json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["rationale"][0].startswith("chose pool gpu-h100")
+    assert any("h200" in line for line in plan["rationale"][1:3])
+
+
+def test_plan_cluster_without_cluster_exits_4(capsys: pytest.CaptureFixture[str],
+                                              tmp_path: Path) -> None:
+    code, _, err = run(capsys, "plan", "--cluster", "--kubeconfig", str(tmp_path / "none"))
+    assert code == 4 and err.startswith("error:")

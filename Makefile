@@ -39,5 +39,12 @@ fuzz: install
 bench: install
 	$(PY) bench/run.py
 
+# Local deployment on this machine's GPUs (docker compose); exit 4 says what is missing.
+up: install
+	$(DK) up --detect --model deepseek-v4-flash --out out/local $(UP_ARGS)
+
+down: install
+	$(DK) down --out out/local $(DOWN_ARGS)
+
 clean:
 	rm -rf $(VENV) .tools build dist out .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -45,7 +45,76 @@ def output_option(*choices: str, default: str = "table") -> Callable[[F], F]:
     return deco
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# Commands living in their own modules: imported only when run, so start-up stays cheap.
+# (module, attribute, one-line help shown by --help without importing the module)
+LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "render": (
+        "deploy_kit.cli_render",
+        "render",
+        "Render Dockerfile, compose, Kubernetes and/or Helm values from one plan.",
+    ),
+    "lint": (
+        "deploy_kit.cli_lint",
+        "lint",
+        "Validate Dockerfiles, compose files, manifests and chart values.",
+    ),
+    "up": ("deploy_kit.cli_local", "up", "Bring V4 up on this machine's GPUs with docker compose."),
+    "down": (
+        "deploy_kit.cli_local",
+        "down",
+        "Stop the local deployment (--volumes removes the cache).",
+    ),
+    "discover": (
+        "deploy_kit.cli_cluster",
+        "discover",
+        "Hardware profiles from a cluster's nodes or this machine.",
+    ),
+    "apply": (
+        "deploy_kit.cli_cluster",
+        "apply",
+        "Apply a rendered Kubernetes bundle (server-side apply).",
+    ),
+    "status": (
+        "deploy_kit.cli_cluster",
+        "status",
+        "Pods, readiness and vLLM start-up phase of a deployment.",
+    ),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose heavier subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            module, attr, _ = LAZY_COMMANDS[cmd_name]
+            command = getattr(__import__(module, fromlist=[attr]), attr)
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{module}.{attr} is not a click command")
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in LAZY_COMMANDS and name not in self.commands:
+                rows.append((name, LAZY_COMMANDS[name][2]))
+                continue
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit=80)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="deploy-kit")
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
 @click.pass_context
@@ -151,12 +220,18 @@ def plan_options(f: F) -> F:
         ),
         click.option("--vllm-version"),
         click.option("--image", help="Container image override (must be pinned)."),
-        click.option("--cluster", is_flag=True,
-                     help="Plan on the GPU node pools of the current cluster (kubeconfig)."),
+        click.option(
+            "--cluster",
+            is_flag=True,
+            help="Plan on the GPU node pools of the current cluster (kubeconfig).",
+        ),
         click.option("--kubeconfig", type=click.Path(dir_okay=False), help="With --cluster."),
         click.option("--kube-context", help="With --cluster: kubeconfig context."),
-        click.option("--nodes-json", type=click.Path(dir_okay=False),
-                     help="Plan on the pools of a `kubectl get nodes -o json` file."),
+        click.option(
+            "--nodes-json",
+            type=click.Path(dir_okay=False),
+            help="Plan on the pools of a `kubectl get nodes -o json` file.",
+        ),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -275,35 +350,15 @@ def capacity(
     _emit(views.format_capacity(rows, output), out, quiet)
 
 
-def _register_optional() -> None:
-    """Commands that live in their own modules (rendering, lint, local, cluster)."""
-    for module, names in (
-        ("deploy_kit.cli_render", ("render",)),
-        ("deploy_kit.cli_lint", ("lint",)),
-        ("deploy_kit.cli_local", ("up", "down")),
-        ("deploy_kit.cli_cluster", ("discover", "apply", "status")),
-    ):
-        try:
-            mod = __import__(module, fromlist=list(names))
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        for name in names:
-            cmd = getattr(mod, name, None)
-            if isinstance(cmd, click.Command) and name not in cli.commands:
-                cli.add_command(cmd, name)
-
-
-_register_optional()
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and turn every error into a one-line message and an exit code."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="deploy-kit", standalone_mode=False)
+        # Without standalone mode, ctx.exit(n) comes back as the return value.
+        rv = cli.main(args=args, prog_name="deploy-kit", standalone_mode=False)
+        if isinstance(rv, int):
+            return rv
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.Abort:

@@ -849,20 +849,13 @@ def _free_local_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def commands(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Register this module's commands on the CLI group (cli.py may not list `discover`)."""
-    for name in ("discover", "apply", "status"):
-        monkeypatch.setitem(cli.cli.commands, name, getattr(cli_cluster, name))
-
-
 def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     code = cli.main(args)
     out, err = capsys.readouterr()
     return code, out, err
 
 
-@pytest.mark.usefixtures("commands", "no_cluster_env")
+@pytest.mark.usefixtures("no_cluster_env")
 def test_cli_without_a_cluster_exits_4_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -881,7 +874,6 @@ def test_cli_without_a_cluster_exits_4_with_one_line(
         assert out == ""
 
 
-@pytest.mark.usefixtures("commands")
 def test_cli_apply_reports_per_object(
     fake: FakeApiServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -896,7 +888,6 @@ def test_cli_apply_reports_per_object(
     assert data["field_manager"] == "deploy-kit"
 
 
-@pytest.mark.usefixtures("commands")
 def test_cli_apply_failure_prints_report_then_exits(
     fake: FakeApiServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -909,7 +900,6 @@ def test_cli_apply_failure_prints_report_then_exits(
     assert "--force-conflicts" in err
 
 
-@pytest.mark.usefixtures("commands")
 def test_cli_apply_precheck_and_bad_bundle_exit_codes(
     fake: FakeApiServer,
     monkeypatch: pytest.MonkeyPatch,
@@ -926,7 +916,6 @@ def test_cli_apply_precheck_and_bad_bundle_exit_codes(
     assert code == 0 and "5 planned" in out
 
 
-@pytest.mark.usefixtures("commands")
 def test_cli_status(
     fake: FakeApiServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -945,7 +934,6 @@ def test_cli_status(
     assert json.loads(out)[0]["stage"] == "serving"
 
 
-@pytest.mark.usefixtures("commands")
 def test_cli_discover_from_a_fake_cluster(
     fake: FakeApiServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -964,7 +952,6 @@ def test_commands_are_click_commands() -> None:
         assert result.exit_code == 0, result.output
 
 
-@pytest.mark.usefixtures("commands")
 @pytest.mark.parametrize(
     ("hardware", "workload"), [("8xH200", "Deployment"), ("2x8xH100", "LeaderWorkerSet")]
 )
@@ -976,8 +963,6 @@ def test_rendered_bundle_applies_in_order(
     workload: str,
 ) -> None:
     """What `deploy-kit render --target kubernetes` writes goes through apply unchanged."""
-    if "render" not in cli.cli.commands:
-        pytest.skip("the render command is not part of this build")
     code, _, err = _run(
         [
             "render",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy_kit import cli, cli_cluster, discovery, planner
+from deploy_kit import cli, discovery, planner
 from deploy_kit.catalog import Catalog
 from deploy_kit.errors import EnvironmentMissing, InputError, PinnedKnobError, PlanError
 from deploy_kit.inventory import (
@@ -319,20 +319,12 @@ def test_local_unknown_and_mixed_gpus(catalog: Catalog) -> None:
 # --- CLI ----------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def commands(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Register this module's commands on the CLI group (cli.py may not list `discover`)."""
-    for name in ("discover", "apply", "status"):
-        monkeypatch.setitem(cli.cli.commands, name, getattr(cli_cluster, name))
-
-
 def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     code = cli.main(args)
     out, err = capsys.readouterr()
     return code, out, err
 
 
-@pytest.mark.usefixtures("commands")
 def test_acceptance_discover_h100_file_then_plan(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -350,7 +342,6 @@ def test_acceptance_discover_h100_file_then_plan(
     assert (plan["hardware"]["nodes"], plan["hardware"]["gpus_per_node"]) == (2, 8)
 
 
-@pytest.mark.usefixtures("commands")
 def test_discover_out_json_and_pool_choice(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -370,7 +361,6 @@ def test_discover_out_json_and_pool_choice(
     assert code == 2 and "gpu-h100, h200" in err
 
 
-@pytest.mark.usefixtures("commands")
 def test_discover_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = _run(["discover", "--from-file", str(NODES / "nodes-none.json")], capsys)
     assert code == 4 and "no usable GPU node pool" in err and "3 without GPUs" in err
@@ -386,7 +376,6 @@ def test_discover_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     assert code == 0 and "name: 8xH200" in out
 
 
-@pytest.mark.usefixtures("commands")
 def test_discover_local(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -297,7 +297,7 @@ def test_single_node_probes_shm_and_cache(single: list[Doc]) -> None:
     for probe in ("readinessProbe", "livenessProbe"):
         assert ctr[probe]["httpGet"]["path"] == "/health"
     volumes = {v["name"]: v for v in pod["volumes"]}
-    assert volumes["dshm"]["emptyDir"] == {"medium": "Memory", "sizeLimit": "64Gi"}
+    assert volumes["dshm"]["emptyDir"] == {"medium": "Memory", "sizeLimit": "9Gi"}
     mounts = {m["name"]: m["mountPath"] for m in ctr["volumeMounts"]}
     assert mounts["dshm"] == "/dev/shm"
     claim = one(single, "PersistentVolumeClaim")
@@ -506,9 +506,9 @@ def test_non_root_gets_a_writable_home(helm: Path, tmp_path: Path) -> None:
 
 @pytest.mark.tools
 def test_guard_gpu_count_must_match_parallelism(helm: Path, tmp_path: Path) -> None:
-    values = {"parallelism": {"tensor": 8, "gpusPerNode": 4, "nodes": 1}}
+    values = {"parallelism": {"gpusPerNode": 4, "nodes": 1}}
     err = template_error(helm, "-f", write_values(tmp_path, values))
-    assert "tensor 8 x pipeline 1 x data 1 = 8 GPUs" in err
+    assert "tensor 1 x pipeline 1 x data 8 = 8 GPUs" in err
     assert "set parallelism.gpusPerNode to 8" in err
 
 
@@ -541,9 +541,9 @@ def test_guard_offline_needs_a_model_cache(helm: Path, tmp_path: Path) -> None:
 
 GUARD_CASES = [
     (
-        {"parallelism": {"tensor": 4, "data": 2}},
-        "argv has --tensor-parallel-size 8 but parallelism.tensor is 4",
-        "argv has --tensor-parallel-size 8 but parallelism.tensor is 4",
+        {"parallelism": {"tensor": 2, "data": 4}},
+        "argv has --tensor-parallel-size 1 but parallelism.tensor is 2",
+        "argv has --tensor-parallel-size 1 but parallelism.tensor is 2",
     ),
     (
         {"parallelism": {"expert": False}},

@@ -22,7 +22,7 @@ class _Target(Protocol):
 
 
 def _module(target: str) -> _Target:
-    module: _Target = importlib.import_module(f"deploy_kit.render.{target}")  # type: ignore[assignment]
+    module: _Target = importlib.import_module(f"deploy_kit.render.{target}")
     return module
 
 

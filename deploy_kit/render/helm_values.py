@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from deploy_kit.render.helm_rules import (
+    SECRET_ENV_NAMES,
+    argv_flag_value,
+    consistency_problems,
+    is_non_root,
+    is_offline,
+)
 
 # Patterns must stay RE2-compatible: helm validates values.schema.json with Go's regexp engine.
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
@@ -21,9 +28,6 @@ ResourceList = dict[str, Quantity | Annotated[int, Field(ge=0)]]
 IntOrPercent = int | Annotated[str, StringConstraints(pattern=r"^[0-9]+%$")]
 AccessMode = Literal["ReadWriteOnce", "ReadWriteMany", "ReadWriteOncePod"]
 FreeObject = dict[str, Any]
-
-# Env names that carry credentials: only ever set from a Secret (secrets.*), never inline.
-SECRET_ENV_NAMES = frozenset({"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "VLLM_API_KEY"})
 
 
 class _Model(BaseModel):
@@ -78,11 +82,9 @@ class Image(_Model):
 class Parallelism(_Model):
     """One engine's layout; TP x PP x DP must equal nodes x gpusPerNode."""
 
-    tensor: int = Field(
-        default=8, ge=1, description="Tensor-parallel size (--tensor-parallel-size)."
-    )
+    tensor: int = Field(default=1, ge=1, description="Tensor-parallel size.")
     pipeline: int = Field(default=1, ge=1, description="Pipeline-parallel size.")
-    data: int = Field(default=1, ge=1, description="Data-parallel size of one engine (all nodes).")
+    data: int = Field(default=8, ge=1, description="Data-parallel size of one engine (all nodes).")
     expert: bool = Field(default=True, description="Expert parallelism (--enable-expert-parallel).")
     nodes: int = Field(
         default=1,
@@ -90,9 +92,7 @@ class Parallelism(_Model):
         description="Nodes (pods) per engine: 1 renders a Deployment, more a LeaderWorkerSet "
         "with group size = nodes.",
     )
-    gpusPerNode: int = Field(
-        default=8, ge=1, description="GPUs each pod requests (gpu.resourceName limit)."
-    )
+    gpusPerNode: int = Field(default=8, ge=1, description="GPUs each pod requests (limit).")
 
 
 class Gpu(_Model):
@@ -138,13 +138,15 @@ class VllmRole(_Model):
 
 
 def _default_leader() -> VllmRole:
-    # What the planner emits for V4-Flash on 8 x H200 (TP8 + EP); mirrors values.yaml.
+    # What the planner emits for V4-Flash on 8 x H200 (DP8 + EP); mirrors values.yaml and is
+    # checked against `deploy-kit render --target helm` by tests/test_render_helm.py.
     args = (
-        "deepseek-ai/DeepSeek-V4-Flash --revision main --served-model-name deepseek-v4-flash "
-        "--trust-remote-code --kv-cache-dtype fp8 --block-size 256 --tokenizer-mode deepseek_v4 "
+        "deepseek-ai/DeepSeek-V4-Flash --served-model-name deepseek-v4-flash --trust-remote-code "
+        "--kv-cache-dtype fp8 --block-size 256 --tokenizer-mode deepseek_v4 "
         "--tool-call-parser deepseek_v4 --enable-auto-tool-choice --reasoning-parser deepseek_v4 "
-        "--tensor-parallel-size 8 --enable-expert-parallel --no-enable-flashinfer-autotune "
-        "--port 8000"
+        "--tensor-parallel-size 1 --data-parallel-size 8 --enable-expert-parallel "
+        "--max-model-len 1048576 --max-num-seqs 1024 --max-num-batched-tokens 8192 "
+        "--gpu-memory-utilization 0.92 --disable-flashinfer-autotune --host 0.0.0.0 --port 8000"
     )
     return VllmRole(command=["vllm", "serve"], args=args.split())
 
@@ -192,7 +194,7 @@ class Secrets(_Model):
     )
 
 
-def _default_access_modes() -> list[AccessMode]:
+def _read_write_once() -> list[AccessMode]:
     return ["ReadWriteOnce"]
 
 
@@ -210,7 +212,7 @@ class ModelCache(_Model):
     )
     storageClassName: str = Field(default="", description="StorageClass; empty = cluster default.")
     accessModes: list[AccessMode] = Field(
-        default_factory=_default_access_modes,
+        default_factory=_read_write_once,
         min_length=1,
         description="Access modes of a created claim; several pods on several nodes need "
         "ReadWriteMany.",
@@ -235,7 +237,7 @@ class ModelCache(_Model):
 class Shm(_Model):
     """/dev/shm as a memory-backed emptyDir (NCCL and vLLM's multiprocess executor need it)."""
 
-    sizeLimit: Quantity = Field(default="64Gi", description="sizeLimit of the /dev/shm emptyDir.")
+    sizeLimit: Quantity = Field(default="9Gi", description="sizeLimit of the /dev/shm emptyDir.")
 
 
 class Probe(_Model):
@@ -261,19 +263,20 @@ class Probes(_Model):
     )
 
 
-def _default_requests() -> ResourceList:
-    return {"cpu": "32", "memory": "256Gi"}
-
-
-def _default_limits() -> ResourceList:
-    return {"memory": "512Gi"}
+def _resource_list(**quantities: str) -> ResourceList:
+    return dict(quantities)
 
 
 class Resources(_Model):
     """CPU/memory of each vLLM pod; the GPU count comes from parallelism.gpusPerNode."""
 
-    requests: ResourceList = Field(default_factory=_default_requests, description="Requests.")
-    limits: ResourceList = Field(default_factory=_default_limits, description="Limits.")
+    # deploy-kit's estimate for Flash on 8 x H200 (constants in deploy_kit/render/kubernetes.py).
+    requests: ResourceList = Field(
+        default_factory=lambda: _resource_list(cpu="36", memory="153Gi"), description="Requests."
+    )
+    limits: ResourceList = Field(
+        default_factory=lambda: _resource_list(cpu="72", memory="383Gi"), description="Limits."
+    )
 
 
 class Toleration(_Model):
@@ -513,17 +516,13 @@ class HelmValues(_Model):
     terminationGracePeriodSeconds: int = Field(
         default=60, ge=0, description="Time to drain in-flight requests on shutdown."
     )
-    hostNetwork: bool = Field(
-        default=False, description="Use the node network (some RDMA setups need it)."
-    )
+    hostNetwork: bool = Field(default=False, description="Use the node network (some RDMA).")
     updateStrategy: Literal["Recreate", "RollingUpdate"] = Field(
         default="Recreate",
         description="Deployment strategy; Recreate frees the GPUs before the new pod starts.",
     )
     lws: Lws = Field(default_factory=Lws, description="LeaderWorkerSet options.")
-    serviceAccount: ServiceAccount = Field(
-        default_factory=ServiceAccount, description="ServiceAccount."
-    )
+    serviceAccount: ServiceAccount = Field(default_factory=ServiceAccount, description="Identity.")
     service: Service = Field(default_factory=Service, description="API Service.")
     podDisruptionBudget: PodDisruptionBudget = Field(
         default_factory=PodDisruptionBudget, description="PDB."
@@ -559,155 +558,11 @@ class HelmValues(_Model):
         return self.model_dump(mode="json", exclude_none=True)
 
 
-# The same rules as charts/deepseek-v4/templates/_validate.tpl; keep both in step.
-_FLAGS = {
-    "tensor": ("--tensor-parallel-size", "-tp"),
-    "pipeline": ("--pipeline-parallel-size", "-pp"),
-    "data": ("--data-parallel-size", "-dp"),
-}
-
-
-def argv_flag_value(argv: list[str], names: tuple[str, ...]) -> int | None:
-    """The integer after the first of `names` in argv (list or shell-string form), if any."""
-    joined = " ".join(argv)
-    alternatives = "|".join(re.escape(n) for n in names)
-    found = re.search(rf"(?:^|\s)(?:{alternatives})(?:=|\s+)([0-9]+)", joined)
-    return int(found.group(1)) if found else None
-
-
-def _argv_has(argv: list[str], names: tuple[str, ...]) -> bool:
-    joined = " ".join(argv)
-    alternatives = "|".join(re.escape(n) for n in names)
-    return re.search(rf"(?:^|\s)(?:{alternatives})(?:\s|$)", joined) is not None
-
-
-def _role_problems(v: HelmValues, role: str, spec: VllmRole) -> list[str]:
-    argv = [*spec.command, *spec.args]
-    problems: list[str] = []
-    p = v.parallelism
-    for field, names in _FLAGS.items():
-        want: int = getattr(p, field)
-        got = argv_flag_value(argv, names)
-        if got is not None and got != want:
-            problems.append(
-                f"vllm.{role} argv has {names[0]} {got} but parallelism.{field} is {want}"
-            )
-        elif got is None and want > 1:
-            problems.append(f"vllm.{role} argv lacks {names[0]} {want} (parallelism.{field})")
-    has_ep = _argv_has(argv, ("--enable-expert-parallel", "-ep"))
-    if has_ep != p.expert:
-        problems.append(
-            f"vllm.{role} argv {'has' if has_ep else 'lacks'} --enable-expert-parallel but "
-            f"parallelism.expert is {str(p.expert).lower()}"
-        )
-    local = argv_flag_value(argv, ("--data-parallel-size-local", "-dpl"))
-    if local is not None and local * p.tensor * p.pipeline != p.gpusPerNode:
-        problems.append(
-            f"vllm.{role} argv --data-parallel-size-local {local} x tensor {p.tensor} x "
-            f"pipeline {p.pipeline} != parallelism.gpusPerNode {p.gpusPerNode}"
-        )
-    return problems
-
-
-def consistency_problems(v: HelmValues) -> list[str]:
-    """Cross-field rules the JSON schema cannot express (the chart fails on the same ones)."""
-    p = v.parallelism
-    problems: list[str] = []
-    world = p.tensor * p.pipeline * p.data
-    if world != p.nodes * p.gpusPerNode:
-        problems.append(
-            f"parallelism: tensor {p.tensor} x pipeline {p.pipeline} x data {p.data} = {world} "
-            f"GPUs per engine, but nodes {p.nodes} x gpusPerNode {p.gpusPerNode} = "
-            f"{p.nodes * p.gpusPerNode} are requested"
-        )
-    if not v.vllm.leader.command and not v.vllm.leader.args:
-        problems.append("vllm.leader needs a command or args")
-    problems += _role_problems(v, "leader", v.vllm.leader)
-    if p.nodes > 1:
-        if not v.vllm.worker.command and not v.vllm.worker.args:
-            problems.append("parallelism.nodes > 1 needs vllm.worker command/args")
-        else:
-            problems += _role_problems(v, "worker", v.vllm.worker)
-    if v.image.tag == "latest" or not (v.image.tag or v.image.digest):
-        problems.append("image: pin image.tag (not latest) or image.digest")
-    if not v.gpu.resourceName.startswith(f"{v.gpu.vendor}.com/"):
-        problems.append(f"gpu.resourceName {v.gpu.resourceName} is not a {v.gpu.vendor} resource")
-    for kind, rl in (("requests", v.resources.requests), ("limits", v.resources.limits)):
-        if v.gpu.resourceName in rl:
-            problems.append(f"resources.{kind} sets {v.gpu.resourceName}: use gpusPerNode")
-    problems += _env_problems(v)
-    problems += _cache_problems(v)
-    problems += _optional_object_problems(v)
-    return problems
-
-
-def _env_problems(v: HelmValues) -> list[str]:
-    problems: list[str] = []
-    plain = [*v.vllm.env, *v.vllm.leader.env, *v.vllm.worker.env]
-    plain_names = [e.name for e in plain] + [e.name for e in v.extraEnv if e.value is not None]
-    for name in sorted(set(plain_names) & SECRET_ENV_NAMES):
-        problems.append(f"{name} is set inline: reference a Secret through secrets.*")
-    return problems
-
-
-def is_offline(v: HelmValues) -> bool:
-    """True when the pods must not download: model.offline or HF_HUB_OFFLINE=1 in env."""
-    env = [*v.vllm.env, *v.vllm.leader.env, *v.vllm.worker.env]
-    return v.model.offline or any(
-        e.name == "HF_HUB_OFFLINE" and e.value not in ("", "0") for e in env
-    )
-
-
-def is_non_root(v: HelmValues) -> bool:
-    """True when the container runs as a non-root uid (the chart then mounts a writable HOME)."""
-    pod, ctr = v.podSecurityContext, v.securityContext
-    uid = ctr.runAsUser if ctr.runAsUser else pod.runAsUser
-    return bool(pod.runAsNonRoot or ctr.runAsNonRoot or (uid is not None and uid != 0))
-
-
-def _cache_problems(v: HelmValues) -> list[str]:
-    c, nodes = v.modelCache, v.parallelism.nodes
-    problems: list[str] = []
-    if is_offline(v) and c.type == "emptyDir":
-        problems.append(
-            "model.offline (HF_HUB_OFFLINE=1) needs a persistent modelCache "
-            "(pvc, existingClaim, hostPath or claimTemplate), not emptyDir"
-        )
-    if c.type == "existingClaim" and not c.existingClaim:
-        problems.append("modelCache.type existingClaim needs modelCache.existingClaim")
-    if c.type == "hostPath" and not c.hostPath.startswith("/"):
-        problems.append("modelCache.type hostPath needs an absolute modelCache.hostPath")
-    if is_non_root(v) and (c.mountPath + "/").startswith("/root/"):
-        problems.append(
-            f"modelCache.mountPath {c.mountPath} is under /root, which a non-root uid cannot "
-            "enter: set it elsewhere, e.g. /models"
-        )
-    if c.type == "claimTemplate" and nodes == 1:
-        problems.append("modelCache.type claimTemplate needs parallelism.nodes > 1 (LWS)")
-    pods = nodes * v.replicas
-    if c.type == "pvc" and pods > 1 and "ReadWriteMany" not in c.accessModes:
-        problems.append(
-            f"modelCache: {pods} pods on different nodes share one claim: use accessModes "
-            "[ReadWriteMany], type claimTemplate (LWS), hostPath or existingClaim"
-        )
-    return problems
-
-
-def _optional_object_problems(v: HelmValues) -> list[str]:
-    problems: list[str] = []
-    hpa, keda = v.autoscaling.hpa, v.autoscaling.keda
-    if hpa.enabled and keda.enabled:
-        problems.append("autoscaling: enable hpa or keda, not both (KEDA makes its own HPA)")
-    if keda.enabled and not keda.serverAddress:
-        problems.append("autoscaling.keda.serverAddress is required when keda is enabled")
-    if hpa.enabled and hpa.minReplicas > hpa.maxReplicas:
-        problems.append("autoscaling.hpa.minReplicas exceeds maxReplicas")
-    if keda.enabled and keda.minReplicas > keda.maxReplicas:
-        problems.append("autoscaling.keda.minReplicas exceeds maxReplicas")
-    mon = v.monitoring
-    if mon.serviceMonitor.enabled and mon.podMonitor.enabled:
-        problems.append("monitoring: enable serviceMonitor or podMonitor, not both")
-    pdb = v.podDisruptionBudget
-    if pdb.enabled and (pdb.maxUnavailable is None) == (pdb.minAvailable is None):
-        problems.append("podDisruptionBudget: set exactly one of maxUnavailable and minAvailable")
-    return problems
+__all__ = [
+    "SECRET_ENV_NAMES",
+    "HelmValues",
+    "argv_flag_value",
+    "consistency_problems",
+    "is_non_root",
+    "is_offline",
+]

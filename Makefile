@@ -20,10 +20,13 @@ install: $(STAMP)
 tools:
 	bash scripts/install-tools.sh
 
-demo: install
+# The main job on a built-in default: plan V4-Flash on 8 x H200, render every target, lint it.
+demo: install tools
 	mkdir -p $(OUT)
 	$(DK) plan --model deepseek-v4-flash --hardware 8xH200
 	$(DK) plan --model deepseek-v4-flash --hardware 8xH200 -o json --out $(OUT)/plan.json
+	$(DK) render --model deepseek-v4-flash --hardware 8xH200 --target all --out $(OUT)/bundle --force
+	$(DK) lint $(OUT)/bundle
 
 test: install tools
 	$(PY) -m pytest

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from deploy_kit.catalog import Catalog
+    from deploy_kit.render import RenderOptions, WriteReport
     from deploy_kit.spec import HardwareProfile, Knobs, Plan
+    from deploy_kit.validate.report import LintReport
 
 
 def load_catalog() -> Catalog:
@@ -28,4 +30,20 @@ def plan(model: str, hardware: str | HardwareProfile, knobs: Knobs | None = None
     return planner.plan(catalog, model, hw, knobs or _Knobs())
 
 
-__all__ = ["__version__", "load_catalog", "plan"]
+def render(
+    plan_: Plan, target: str, out: str, *, force: bool = False, options: RenderOptions | None = None
+) -> WriteReport:
+    """Render a plan into a bundle directory (atomic; edited files are never overwritten)."""
+    from deploy_kit.render import render_bundle
+
+    return render_bundle(plan_, target, out, force=force, options=options)
+
+
+def lint(paths: list[str], **options: Any) -> LintReport:
+    """Lint rendered or hand-written deployment files (see deploy_kit.validate.lint)."""
+    from deploy_kit.validate.lint import lint_paths
+
+    return lint_paths(paths, **options)
+
+
+__all__ = ["__version__", "lint", "load_catalog", "plan", "render"]

@@ -12,7 +12,9 @@ from deploy_kit.cli import make_plan, plan_options
 @click.command()
 @plan_options
 @click.option(
-    "--target", "-t", required=True,
+    "--target",
+    "-t",
+    required=True,
     type=click.Choice(["docker", "compose", "kubernetes", "helm", "all"]),
     help="What to render.",
 )
@@ -22,16 +24,17 @@ from deploy_kit.cli import make_plan, plan_options
 @click.option("--namespace", help="Kubernetes namespace.")
 @click.option("--model-cache", type=click.Choice(["pvc", "hostPath", "emptyDir"]))
 @click.option("--storage-class", help="StorageClass for the model cache PVC.")
-@click.option("--api-key/--no-api-key", default=None,
-              help="Require an API key (default on); --no-api-key is warned about.")
+@click.option(
+    "--api-key/--no-api-key",
+    default=None,
+    help="Require an API key (default on); --no-api-key is warned about.",
+)
 @click.option("--bake-weights", is_flag=True, default=None, help="Dockerfile stage with weights.")
 @click.option("--revision", help="Hugging Face revision to pin.")
 @click.option("--autoscaling", type=click.Choice(["none", "hpa", "keda"]))
 @click.option("--monitoring", type=click.Choice(["none", "servicemonitor", "podmonitor"]))
 @click.option("--quiet", "-q", is_flag=True)
-def render(
-    target: str, out: str, force: bool, quiet: bool, **kw: Any
-) -> None:
+def render(target: str, out: str, force: bool, quiet: bool, **kw: Any) -> None:
     """Render Dockerfile, compose, Kubernetes and/or Helm values from one plan."""
     from pydantic import ValidationError
 
@@ -39,8 +42,17 @@ def render(
     from deploy_kit.render import RenderOptions, render_bundle
     from deploy_kit.yamlio import validation_message
 
-    option_keys = ("name", "namespace", "model_cache", "storage_class", "api_key",
-                   "bake_weights", "revision", "autoscaling", "monitoring")
+    option_keys = (
+        "name",
+        "namespace",
+        "model_cache",
+        "storage_class",
+        "api_key",
+        "bake_weights",
+        "revision",
+        "autoscaling",
+        "monitoring",
+    )
     opts = {k: kw.pop(k) for k in option_keys if kw.get(k) is not None}
     for k in option_keys:
         kw.pop(k, None)
@@ -53,8 +65,9 @@ def render(
     if quiet:
         return
     if not options.api_key:
-        click.echo("warning: --no-api-key: the API accepts requests from anyone who reaches it",
-                   err=True)
+        click.echo(
+            "warning: --no-api-key: the API accepts requests from anyone who reaches it", err=True
+        )
     click.echo(
         f"{plan.one_line()}\nwrote {len(report.written)} file(s), {len(report.unchanged)} "
         f"unchanged, {len(report.removed)} removed in {report.out}",

@@ -68,10 +68,9 @@ def _signals_as_exceptions() -> Iterator[None]:
 
     saved = {}
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        try:
+        # Outside the main thread signals cannot be handled here: leave them alone.
+        with contextlib.suppress(ValueError):
             saved[sig] = signal.signal(sig, handler)
-        except ValueError:  # not the main thread: signals cannot be handled here
-            pass
     try:
         yield
     finally:

@@ -135,8 +135,12 @@ def reproduce_command(plan: Plan, target: str) -> str:
 
 
 def build_context(plan: Plan, options: RenderOptions, target: str) -> RenderContext:
-    window = max(PROBE_SAFETY_FACTOR * plan.load_time_s, vllm.engine_ready_timeout(plan.load_time_s))
-    secrets = [Secret(env=vllm.ENV_HF_TOKEN, name=options.hf_token_secret, key="token", optional=True)]
+    window = max(
+        PROBE_SAFETY_FACTOR * plan.load_time_s, vllm.engine_ready_timeout(plan.load_time_s)
+    )
+    secrets = [
+        Secret(env=vllm.ENV_HF_TOKEN, name=options.hf_token_secret, key="token", optional=True)
+    ]
     if options.api_key:
         secrets.append(
             Secret(env=vllm.ENV_API_KEY, name=options.api_key_secret, key="key", optional=False)

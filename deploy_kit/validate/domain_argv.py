@@ -1,0 +1,222 @@
+"""Domain rules on any container: vLLM arguments, image pinning, secrets, env, V4 flags."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from deploy_kit import vllm
+from deploy_kit.validate.domain import Facts, finding
+from deploy_kit.validate.findings import Finding
+from deploy_kit.validate.invocations import Container, VllmCall, symbolic
+from deploy_kit.vllm_flags import load_flags
+
+_SECRET_NAME = re.compile(
+    r"(?:^|_)(?:TOKEN|API_?KEY|SECRET|SECRET_KEY|PASSWORD|PASSWD|ACCESS_KEY|PRIVATE_KEY)$"
+)
+_SECRET_VALUE = re.compile(r"\b(?:hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{16,})\b")
+_K8S_UNEXPANDED = re.compile(r"\$(?:\(\(|\{|[A-Za-z_])")
+_ANY_DOLLAR = re.compile(r"\$")
+
+
+def argv_rule(f: Facts) -> list[Finding]:
+    """DK100: every flag exists in the pinned version's table, with a valid value."""
+    out: list[Finding] = []
+    argv = f.call.argv
+    for p in f.call.parsed.problems:
+        if p.code in ("bad-type", "bad-choice", "bad-json", "unknown-json-key") and _symbolic_at(
+            argv, p.index
+        ):
+            continue  # the value is expanded at run time; nothing to check here
+        if p.code == "unexpected-positional" and _symbolic_at(argv, p.index, same_only=True):
+            continue
+        out.append(
+            finding("DK100", f.call.at(p.index), p.message, severity=p.severity, hint=p.hint)
+        )
+    return out + _unexpanded(f)
+
+
+def _unexpanded(f: Facts) -> list[Finding]:
+    """Shell syntax in an exec-form token reaches vLLM as it is written."""
+    source = f.container.source
+    if source == "compose":
+        return []  # compose interpolates $VAR and ${VAR} itself
+    pattern = _K8S_UNEXPANDED if source == "kubernetes" else _ANY_DOLLAR
+    out = []
+    for token, where, expanded in zip(f.call.argv, f.call.wheres, f.call.expanded, strict=False):
+        if not expanded and pattern.search(token):
+            how = (
+                "Kubernetes expands only $(VAR) in command and args"
+                if source == "kubernetes"
+                else "exec-form CMD/ENTRYPOINT is not run through a shell"
+            )
+            out.append(
+                finding(
+                    "DK100",
+                    where,
+                    f"{token!r} reaches vLLM unexpanded: {how}",
+                    hint="run the command through sh -c, or use $(VAR) "
+                    "(Kubernetes) / the shell form (Dockerfile)",
+                )
+            )
+    return out
+
+
+def _symbolic_at(argv: Sequence[str], index: int | None, *, same_only: bool = False) -> bool:
+    if index is None:
+        return False
+    candidates = argv[index : index + (1 if same_only else 2)]
+    return any(symbolic(t) for t in candidates)
+
+
+def image_rule(c: Container) -> list[Finding]:
+    """DK111: the image names a release (tag other than latest) or a digest."""
+    image = c.image
+    if not image or symbolic(image) or "@" in image or image == "scratch":
+        return []
+    last = image.rsplit("/", 1)[-1]
+    tag = last.split(":", 1)[1] if ":" in last else None
+    if tag is None:
+        return [
+            finding(
+                "DK111",
+                c.image_where,
+                f"{c.label}: image {image!r} has no tag, so "
+                "it pulls `latest` (whatever is newest at pull time)",
+            )
+        ]
+    if tag == "latest":
+        return [
+            finding(
+                "DK111",
+                c.image_where,
+                f"{c.label}: image {image!r} uses `latest`; "
+                "nodes pulling at different times run different vLLM versions",
+            )
+        ]
+    return []
+
+
+def secret_rule(c: Container) -> list[Finding]:
+    """DK112: no token or API key written into env values, ARG defaults or arguments."""
+    out: list[Finding] = []
+    for var in c.env:
+        if var.value is None or not var.value.strip() or symbolic(var.value):
+            continue
+        if "env_file" in var.where.path:
+            continue  # an env file is where secrets belong
+        named = bool(_SECRET_NAME.search(var.name.upper()))
+        if named or _SECRET_VALUE.search(var.value):
+            what = "ARG default" if var.kind == "arg" else "environment variable"
+            out.append(
+                finding(
+                    "DK112", var.where, f"{c.label}: {what} {var.name} holds a literal secret value"
+                )
+            )
+    for i, token in enumerate(c.argv):
+        if _SECRET_VALUE.search(token):
+            out.append(
+                finding(
+                    "DK112",
+                    c.argv_wheres[i],
+                    f"{c.label}: an argument contains what looks like an access token",
+                )
+            )
+    if c.vllm is None:
+        return _unique(out)
+    secret_flags = _secret_flags(c.vllm)
+    argv, wheres = c.vllm.argv, c.vllm.wheres
+    for j, token in enumerate(argv):
+        name, eq, value = token.partition("=")
+        if name not in secret_flags:
+            continue
+        if eq:
+            literal, where = value, wheres[j]
+        elif j + 1 < len(argv):
+            literal, where = argv[j + 1], wheres[j + 1]
+        else:
+            continue
+        if literal and not symbolic(literal) and not literal.startswith("-"):
+            out.append(finding("DK112", where, f"{c.label}: {name} is given a literal value"))
+    return _unique(out)
+
+
+def _secret_flags(call: VllmCall | None) -> frozenset[str]:
+    # The flags named like the secrets' environment variables (--api-key, --hf-token).
+    table = load_flags(call.parsed.vllm_version if call else vllm.PINNED_VLLM)
+    names = {vllm.ENV_HF_TOKEN, vllm.ENV_API_KEY.removeprefix("VLLM_")}
+    return frozenset(flag for flag, spec in table.flags.items() if spec.metavar in names)
+
+
+def removed_env_rule(c: Container) -> list[Finding]:
+    """DK114: variables vLLM removed (the V0 engine switch, the attention backend override)."""
+    return [
+        finding(
+            "DK114",
+            var.where,
+            f"{c.label}: {var.name} was removed from vLLM and is "
+            "ignored (V1 is the only engine; backends are chosen per model)",
+        )
+        for var in c.env
+        if var.name in vllm.REMOVED_ENV and var.kind == "env"
+    ]
+
+
+def v4_flags_rule(f: Facts) -> list[Finding]:
+    """DK113: the cache layout, tokenizer and parsers DeepSeek V4 needs."""
+    if not f.is_v4:
+        return []
+    out: list[Finding] = []
+    start = f.start
+    for flag, wanted in vllm.REQUIRED_V4.items():
+        value = f.raw(flag)
+        if value is None:
+            out.append(finding("DK113", start, f"{flag} {wanted} is missing ({f.model})"))
+        elif not symbolic(value) and value != wanted:
+            out.append(
+                finding(
+                    "DK113",
+                    f.call.where_of(flag),
+                    f"{flag} is {value!r}; DeepSeek V4 needs {wanted!r}",
+                )
+            )
+    chat = f.checkpoint.chat if f.checkpoint is not None else "base" not in (f.model or "").lower()
+    if f.headless or not chat:
+        return out
+    auto_tool = f.call.parsed.switch(vllm.F_AUTO_TOOL) is True
+    for flag in (vllm.F_TOOL_PARSER, vllm.F_REASONING_PARSER):
+        value = f.raw(flag)
+        if value is None:
+            needed = flag == vllm.F_TOOL_PARSER and auto_tool
+            out.append(
+                finding(
+                    "DK113",
+                    start,
+                    f"{flag} {vllm.V4_PARSER} is missing"
+                    + (
+                        f" although {vllm.F_AUTO_TOOL} is on (vLLM refuses to start)"
+                        if needed
+                        else ": tool calls / reasoning are not parsed"
+                    ),
+                    severity="error" if needed else "warning",
+                )
+            )
+        elif not symbolic(value) and value != vllm.V4_PARSER:
+            out.append(
+                finding(
+                    "DK113",
+                    f.call.where_of(flag),
+                    f"{flag} is {value!r}; DeepSeek V4 uses {vllm.V4_PARSER!r}",
+                )
+            )
+    return out
+
+
+def _unique(findings: Iterable[Finding]) -> list[Finding]:
+    seen: set[Finding] = set()
+    out = []
+    for f in findings:
+        if f not in seen:
+            seen.add(f)
+            out.append(f)
+    return out

@@ -1,0 +1,314 @@
+"""Domain rules that need the served model: layout vs architecture, load time, context limits."""
+
+from __future__ import annotations
+
+from deploy_kit import memory, perf, rules, vllm
+from deploy_kit.planner import DEFAULT_UTILIZATION, vllm_batch_defaults
+from deploy_kit.spec import HardwareProfile, Layout, parse_tokens
+from deploy_kit.validate.domain import Facts, finding
+from deploy_kit.validate.findings import Finding
+from deploy_kit.validate.invocations import Where, symbolic
+from deploy_kit.vllm_flags import load_flags
+
+GIB = memory.GIB
+# vLLM's default when VLLM_ENGINE_READY_TIMEOUT_S is unset (facts section 6).
+DEFAULT_READY_TIMEOUT_S = 600
+_ARCH_RULES = {
+    "heads-divisible": ("DK104", vllm.F_TP),
+    "experts-divisible": ("DK104", vllm.F_EP),
+    "pp-layers": ("DK104", vllm.F_PP),
+    "fp8-block": ("DK105", vllm.F_TP),
+}
+
+
+def check(f: Facts) -> list[Finding]:
+    """DK104, DK105, DK107, DK108, DK109, DK110 for one vLLM call."""
+    if f.card is None or f.checkpoint is None:
+        return []
+    out = layout_rules(f)
+    load = load_time_s(f)
+    if load is not None:
+        out += probe_rule(f, load)
+        out += ready_timeout_rule(f, load)
+    out += max_len_rule(f)
+    if f.ctx.hardware is not None:
+        out += kv_fit_rule(f, f.ctx.hardware)
+    return out
+
+
+def weights_per_gpu(f: Facts) -> float | None:
+    """Weight bytes resident on one GPU of this call's layout (memory.py's estimate)."""
+    ckpt, card, catalog = f.checkpoint, f.card, f.ctx.catalog
+    if ckpt is None or card is None or None in (f.tp, f.pp, f.dp):
+        return None
+    reference = catalog.checkpoints.get(card.id, ckpt)
+    weights = memory.checkpoint_weight_bytes(ckpt, card, catalog.formats, reference)
+    return memory.weights_per_gpu(
+        weights, card.arch.num_hidden_layers, f.tp or 1, f.pp or 1, f.dp or 1
+    )
+
+
+def load_time_s(f: Facts) -> int | None:
+    """Estimated seconds from start to ready: this node's weights read + fixed start-up."""
+    per_gpu = weights_per_gpu(f)
+    ranks = f.ranks_per_node
+    if per_gpu is None or ranks is None:
+        return None
+    return perf.load_time_s(per_gpu * ranks)
+
+
+def layout_rules(f: Facts) -> list[Finding]:
+    """DK104/DK105 through rules.layout_violations (TP vs heads, FP8 blocks, experts, layers)."""
+    card, ckpt = f.card, f.checkpoint
+    if card is None or ckpt is None or None in (f.tp, f.pp, f.dp) or not f.tp:
+        return []
+    layout = Layout(
+        strategy=rules.strategy_of(f.tp, f.pp or 1, f.dp or 1, f.ep),
+        tensor_parallel=f.tp,
+        pipeline_parallel=f.pp or 1,
+        data_parallel=f.dp or 1,
+        expert_parallel=f.ep,
+        nodes_per_engine=1,  # the multi-node shape rules need a hardware profile: not ours
+        replicas=1,
+    )
+    hw = _any_hardware(f)
+    if hw is None:
+        return []
+    out = []
+    for v in rules.layout_violations(card, ckpt.weights.experts, layout, hw):
+        mapped = _ARCH_RULES.get(v.rule)
+        if mapped is None:
+            continue
+        rule_id, flag = mapped
+        out.append(finding(rule_id, f.call.where_of(flag), f"{card.name}: {v.reason}"))
+    return out
+
+
+def _any_hardware(f: Facts) -> HardwareProfile | None:
+    if f.ctx.hardware is not None:
+        return f.ctx.hardware
+    gpus = list(f.ctx.catalog.gpus.values())
+    if not gpus:
+        return None
+    return HardwareProfile(name="lint", gpu=gpus[0], gpus_per_node=1)
+
+
+def probe_rule(f: Facts, load: int) -> list[Finding]:
+    """DK107: the probe that can kill (startup, else liveness) waits for the estimated load."""
+    c = f.container
+    probes = {p.kind: p for p in c.probes}
+    probe = probes.get("startup") or probes.get("liveness") or probes.get("healthcheck")
+    if probe is None or probe.budget_s >= load:
+        return []
+    acts = "restarts the container" if probe.kills else "marks it unhealthy"
+    return [
+        finding(
+            "DK107",
+            probe.where,
+            f"{c.label}: the {probe.kind} probe {acts} after {probe.budget_s:g} s, before the "
+            f"estimated load time of {load} s ({_load_note(f)})",
+            severity="error" if probe.kills else "warning",
+            hint=None
+            if probe.kills
+            else "raise start_period (or --start-period) above the estimated load time",
+        )
+    ]
+
+
+def ready_timeout_rule(f: Facts, load: int) -> list[Finding]:
+    """DK108: the API server waits for the engines at least as long as they take to load."""
+    c = f.container
+    if f.headless:
+        return []
+    is_set, value = c.env_value(vllm.ENV_READY_TIMEOUT)
+    name = vllm.ENV_READY_TIMEOUT
+    if is_set:
+        if value is None or symbolic(value):
+            return []
+        try:
+            timeout = float(value)
+        except ValueError:
+            return [finding("DK108", _env_where(f), f"{c.label}: {name}={value!r} is not a number")]
+        if timeout < load:
+            return [
+                finding(
+                    "DK108",
+                    _env_where(f),
+                    f"{c.label}: {name}={value} is shorter than "
+                    f"the estimated load time of {load} s ({_load_note(f)})",
+                )
+            ]
+        return []
+    if not c.env_complete:
+        return []  # envFrom or an unread env file may set it
+    where = f.start
+    if load > DEFAULT_READY_TIMEOUT_S:
+        return [
+            finding(
+                "DK108",
+                where,
+                f"{c.label}: {name} is unset, so vLLM gives up after "
+                f"{DEFAULT_READY_TIMEOUT_S} s; estimated load time {load} s "
+                f"({_load_note(f)})",
+            )
+        ]
+    if 2 * load > DEFAULT_READY_TIMEOUT_S:
+        return [
+            finding(
+                "DK108",
+                where,
+                f"{c.label}: {name} is unset (vLLM waits "
+                f"{DEFAULT_READY_TIMEOUT_S} s); the estimated load time of {load} s "
+                "leaves little margin for a cold cache or slow disk",
+                severity="warning",
+            )
+        ]
+    return []
+
+
+def _async_flag(f: Facts) -> str:
+    table = load_flags(f.call.parsed.vllm_version)
+    return next((n for n, s in table.flags.items() if s.negation == vllm.F_NO_ASYNC), "")
+
+
+def _env_where(f: Facts) -> Where:
+    for var in reversed(f.container.env):
+        if var.name == vllm.ENV_READY_TIMEOUT:
+            return var.where
+    return f.container.where
+
+
+def max_model_len(f: Facts) -> int | None:
+    """The max model length as a number (the model's limit when absent; None when symbolic)."""
+    raw = f.raw(vllm.F_MAX_MODEL_LEN)
+    if raw is None:
+        return f.card.arch.max_position_embeddings if f.card else None
+    if symbolic(raw) or raw.strip() in ("-1", "auto"):
+        return None
+    try:
+        return parse_tokens(raw)
+    except ValueError:
+        return None  # DK100 reports the bad value
+
+
+def max_len_rule(f: Facts) -> list[Finding]:
+    """DK109: the max model length within max_position_embeddings."""
+    card = f.card
+    length = max_model_len(f)
+    if card is None or length is None:
+        return []
+    limit = card.arch.max_position_embeddings
+    if length <= limit:
+        return []
+    return [
+        finding(
+            "DK109",
+            f.call.where_of(vllm.F_MAX_MODEL_LEN),
+            f"{vllm.F_MAX_MODEL_LEN} {length} exceeds {card.name}'s limit of {limit} tokens "
+            "(max_position_embeddings)",
+        )
+    ]
+
+
+def kv_fit_rule(f: Facts, hw: HardwareProfile) -> list[Finding]:
+    """DK110: one request of max_model_len fits the KV memory left on these GPUs."""
+    card = f.card
+    per_gpu = weights_per_gpu(f)
+    length = max_model_len(f)
+    if card is None or per_gpu is None or length is None or None in (f.tp, f.pp, f.dp):
+        return []
+    tp, pp, dp = f.tp or 1, f.pp or 1, f.dp or 1
+    util = _float(f.raw(vllm.F_GPU_UTIL), _default_util(f))
+    kv_bytes = _bytes(f.raw(vllm.F_KV_BYTES))
+    mnbt = _tokens(f.raw(vllm.F_MAX_BATCHED), vllm_batch_defaults(hw)[1])
+    if util is None or mnbt is None:
+        return []
+    async_on = f.call.parsed.switch(_async_flag(f)) is not False and pp == 1
+    budget = memory.budget(
+        hw.gpu.usable_bytes,
+        util,
+        per_gpu,
+        mnbt,
+        card.arch.hidden_size,
+        tp,
+        f.ep,
+        tp * pp * dp,
+        kv_bytes,
+    )
+    where = f.call.where_of(vllm.F_MAX_MODEL_LEN)
+    if budget.kv <= 0:
+        return [
+            finding(
+                "DK110",
+                f.call.where_of(vllm.F_TP),
+                f"on {hw.name}: weights {per_gpu / GIB:.1f} GiB per GPU plus runtime "
+                f"exceed the {budget.requested / GIB:.1f} GiB vLLM may use "
+                f"({f.layout_text()}; estimate)",
+            )
+        ]
+    layers = card.arch.num_hidden_layers
+    stage = memory.pp_max_stage_layers(layers, pp) / layers
+    cap = memory.kv_capacity(
+        f.ctx.catalog.layout_of(card),
+        budget.kv,
+        length,
+        mnbt,
+        async_on,
+        card.arch.max_position_embeddings,
+        stage_fraction=stage,
+    )
+    if cap.fits:
+        return []
+    return [
+        finding(
+            "DK110",
+            where,
+            f"on {hw.name}: one {length}-token request needs {cap.blocks_per_request} KV "
+            f"blocks but {budget.kv / GIB:.1f} GiB per GPU hold {cap.num_blocks}; the "
+            f"longest context that fits is about {cap.max_model_len_fit} (estimate)",
+        )
+    ]
+
+
+def _default_util(f: Facts) -> float:
+    spec = load_flags(f.call.parsed.vllm_version).flags.get(vllm.F_GPU_UTIL)
+    try:
+        return float(spec.default) if spec and spec.default else DEFAULT_UTILIZATION
+    except ValueError:
+        return DEFAULT_UTILIZATION
+
+
+def _float(raw: str | None, default: float) -> float | None:
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        return None
+
+
+def _tokens(raw: str | None, default: int) -> int | None:
+    if raw is None:
+        return default
+    try:
+        return parse_tokens(raw)
+    except ValueError:
+        return None
+
+
+def _bytes(raw: str | None) -> int | None:
+    if raw is None or symbolic(raw):
+        return None
+    try:
+        return parse_tokens(raw)
+    except ValueError:
+        return None
+
+
+def _load_note(f: Facts) -> str:
+    per_gpu = weights_per_gpu(f) or 0.0
+    ranks = f.ranks_per_node or 1
+    return (
+        f"estimate: {per_gpu * ranks / GIB:.0f} GiB of weights on this node at "
+        f"{perf.LOAD_GBPS_PER_NODE:g} GB/s + {perf.STARTUP_FIXED_S} s start-up"
+    )

@@ -97,8 +97,10 @@ def warnings(p: Plan, t: Target) -> list[str]:
         )
     if p.pipeline_parallel > 1:
         out.append("with PP the KV capacity is approximated by the largest stage's share of layers")
-    if p.max_model_len < 393216 and t.checkpoint.chat:
-        out.append("reasoning_effort 'max' (Think Max) needs --max-model-len >= 393216")
+    if p.max_model_len < rules.THINK_MAX_CONTEXT and t.checkpoint.chat:
+        out.append(
+            f"reasoning_effort 'max' (Think Max) needs --max-model-len >= {rules.THINK_MAX_CONTEXT}"
+        )
     if p.speculative:
         out.append("speculative decoding keeps extra tokens: capacity figures exclude the draft")
     if p.nodes > 1 and p.hardware.network == "ethernet" and p.multi_node == "nnodes":
@@ -150,4 +152,4 @@ def alternatives(
     return out
 
 
-__all__ = ["alternatives", "rationale", "rules", "warnings"]
+__all__ = ["alternatives", "rationale", "warnings"]

@@ -5,22 +5,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from deploy_kit import __version__, memory, perf, rules, vllm
+from deploy_kit import memory, perf, rules, vllm
 from deploy_kit.catalog import Catalog
 from deploy_kit.errors import InputError, PinnedKnobError, PlanError
 from deploy_kit.spec import (
-    Capacity,
     Checkpoint,
     HardwareProfile,
     Knobs,
     Layout,
-    MemoryPerGpu,
     ModelCard,
     MultiNode,
-    Performance,
     Plan,
     Rejected,
-    VllmSpec,
 )
 
 GIB = memory.GIB
@@ -28,18 +24,24 @@ GIB = memory.GIB
 DEFAULT_UTILIZATION = 0.92
 # Contexts tried when the user pins none, longest first. 393216 (384K) is what Think Max needs
 # (recipes); the others are the usual powers of two.
-CONTEXT_LADDER = (1048576, 524288, 393216, 262144, 131072, 65536, 32768, 16384, 8192, 4096)
-THINK_MAX_CONTEXT = 393216
+CONTEXT_LADDER = (
+    1048576,
+    524288,
+    rules.THINK_MAX_CONTEXT,
+    262144,
+    131072,
+    65536,
+    32768,
+    16384,
+    8192,
+    4096,
+)
 # With no context and no concurrency pinned, pick the longest context at which the deployment
 # still holds this many requests of that length at once: one long request alone is not a service.
 DEFAULT_MIN_CONCURRENCY = 4
 # Concurrency the performance figures assume when none is pinned (the reference benchmarks'
 # largest point, facts section 8), bounded by what the KV cache holds.
 DEFAULT_PERF_CONCURRENCY = 64
-# /dev/shm per container: NCCL's SHM transport keeps ~4 MiB x up to 32 channels per local peer
-# (about 1 GiB per GPU on an 8-GPU node) plus vLLM's shared-memory broadcast queues.
-SHM_GIB_PER_GPU = 1
-SHM_GIB_BASE = 1
 WEIGHT_CHOICES = {
     "native": None,
     "fp4": ("fp4-e2m1", "fp8-block"),
@@ -177,7 +179,7 @@ class _Settings:
     async_scheduling: bool
 
 
-def _settings(model: ModelCard, hw: HardwareProfile, k: Knobs) -> _Settings:
+def settings(model: ModelCard, hw: HardwareProfile, k: Knobs) -> _Settings:
     seqs, mnbt = vllm_batch_defaults(hw)
     util, r_seqs, r_mnbt = recipe_defaults(model, hw)
     return _Settings(
@@ -188,7 +190,7 @@ def _settings(model: ModelCard, hw: HardwareProfile, k: Knobs) -> _Settings:
     )
 
 
-def _async_for(layout: Layout, s: _Settings, k: Knobs) -> bool:
+def async_for(layout: Layout, s: _Settings, k: Knobs) -> bool:
     """vLLM turns async scheduling on by default only with PP = 1 (facts section 4)."""
     if k.async_scheduling is not None:
         return k.async_scheduling
@@ -242,7 +244,7 @@ def _evaluate(
         b.kv,
         context,
         s.mnbt,
-        _async_for(layout, s, k),
+        async_for(layout, s, k),
         a.max_position_embeddings,
         stage_fraction=stage / a.num_hidden_layers,
     )
@@ -317,7 +319,7 @@ class _Search:
 
 def _search(t: Target, hw: HardwareProfile, k: Knobs, catalog: Catalog, context: int) -> _Search:
     """Evaluate every layout the pins allow; rule breakers are rejected with their reason."""
-    s = _settings(t.model, hw, k)
+    s = settings(t.model, hw, k)
     cands: list[Candidate] = []
     rejected: list[Rejected] = []
     pinned_rule: rules.Violation | None = None
@@ -436,16 +438,12 @@ def _choose_context(
     return ladder[-1], _search(t, hw, k, catalog, ladder[-1]), notes
 
 
-def _gib(x: float) -> float:
-    return round(x / GIB, 2)
-
-
-def _engines(c: Candidate) -> int:
+def engines_of(c: Candidate) -> int:
     return c.layout.replicas * c.layout.data_parallel
 
 
 def _total(c: Candidate) -> float:
-    return c.kv.max_concurrency * _engines(c)
+    return c.kv.max_concurrency * engines_of(c)
 
 
 def plan(
@@ -487,8 +485,12 @@ def _plan(
             f"{t.model.name} ({t.weights_label}) does not fit on {hw.name} {at}: {worst}",
             hint=hint,
         )
+    from deploy_kit import assemble  # local: assemble builds on this module's types
+
     best = found.candidates[0]
-    return _assemble(catalog, t, hw, knobs, version, context, best, found, [*version_warns], notes)
+    return assemble.assemble(
+        catalog, t, hw, knobs, version, context, best, found, [*version_warns], notes
+    )
 
 
 def _headline(rejected: list[Rejected]) -> str:
@@ -574,141 +576,3 @@ def _bigger(catalog: Catalog, hw: HardwareProfile) -> list[HardwareProfile]:
                 )
             )
     return out
-
-
-def _assemble(
-    catalog: Catalog,
-    t: Target,
-    hw: HardwareProfile,
-    k: Knobs,
-    version: str,
-    context: int,
-    best: Candidate,
-    found: _Search,
-    warnings: list[str],
-    notes: list[str],
-) -> Plan:
-    s = _settings(t.model, hw, k)
-    lay = best.layout
-    b, kv, est = best.budget, best.kv, best.est
-    gpn = lay.world // lay.nodes_per_engine if lay.nodes_per_engine > 1 else lay.world
-    per_node_weights = b.weights * gpn
-    load_s = perf.load_time_s(per_node_weights)
-    engines = _engines(best)
-    price = hw.price
-    api = t.model.api_price_per_1m.output
-    mem = MemoryPerGpu(
-        total_gib=_gib(b.total),
-        requested_gib=_gib(b.requested),
-        weights_gib=_gib(b.weights),
-        activation_gib=_gib(b.activation),
-        overhead_gib=_gib(b.overhead),
-        cudagraph_gib=_gib(b.cudagraph),
-        kv_cache_gib=_gib(b.kv),
-        kv_cache_bytes=b.kv,
-        estimates=["weights_gib", "activation_gib", "overhead_gib", "cudagraph_gib", "kv_cache_gib"]
-        if k.kv_cache_memory_bytes is None
-        else ["weights_gib", "activation_gib", "overhead_gib", "cudagraph_gib"],
-    )
-    cap = Capacity(
-        engines=engines,
-        max_concurrency_per_engine=round(kv.max_concurrency, 2),
-        kv_cache_tokens_per_engine=kv.kv_cache_tokens,
-        max_concurrency_total=round(kv.max_concurrency * engines, 2),
-        max_model_len_fit=kv.max_model_len_fit,
-        num_blocks=kv.num_blocks,
-        blocks_per_request=kv.blocks_per_request,
-        bytes_per_block=kv.bytes_per_block,
-    )
-    performance = Performance(
-        concurrency=est.concurrency,
-        output_tokens_per_s_per_gpu=round(est.tokens_per_s_per_gpu, 1),
-        output_tokens_per_s_per_user=round(est.tokens_per_s_per_user, 1),
-        output_tokens_per_s_total=round(est.tokens_per_s_total, 1),
-        tpot_ms=round(est.tpot_ms, 2),
-        ttft_ms=round(est.ttft_ms, 1),
-        prompt_tokens=perf.PROMPT_TOKENS,
-        gpu_hour_usd=price,
-        cost_per_1m_output_tokens=_round(
-            perf.cost_per_1m(hw.total_gpus, price, est.tokens_per_s_total)
-        ),
-        api_price_per_1m_output_tokens=api,
-        model=(
-            "roofline: max(bytes read / (bandwidth x "
-            f"{perf.BANDWIDTH_EFFICIENCY}), FLOPs / (peak x {perf.COMPUTE_EFFICIENCY})) + "
-            f"{perf.LAYER_OVERHEAD_US:g} us per layer; decode only, average context "
-            f"{min(context, perf.PROMPT_TOKENS * 2)}"
-        ),
-    )
-    from deploy_kit import explain  # local: explain imports planner types
-
-    plan_obj = Plan(
-        deploy_kit_version=__version__,
-        model=t.model.id,
-        checkpoint=t.checkpoint.hf_id,
-        checkpoint_id=t.checkpoint.id,
-        weights=t.weights_label if not t.what_if else f"{t.weights_label} (what-if)",
-        what_if=t.what_if,
-        vllm_version=version,
-        image=k.image or vllm.image_for(hw.gpu, version),
-        hardware=hw,
-        strategy=lay.strategy,
-        tensor_parallel=lay.tensor_parallel,
-        pipeline_parallel=lay.pipeline_parallel,
-        data_parallel=lay.data_parallel,
-        data_parallel_local=best.dp_local,
-        expert_parallel=lay.expert_parallel,
-        nodes=lay.nodes_per_engine,
-        gpus_per_node=gpn,
-        replicas=lay.replicas,
-        multi_node=best.multi_node,
-        max_model_len=context,
-        max_num_seqs=s.max_num_seqs,
-        max_num_batched_tokens=s.mnbt,
-        async_scheduling=_async_for(lay, s, k),
-        gpu_memory_utilization=s.utilization,
-        kv_cache_memory_bytes=k.kv_cache_memory_bytes,
-        kv_cache_dtype=vllm.KV_CACHE_DTYPE,
-        block_size=vllm.BLOCK_SIZE,
-        speculative=k.speculative and t.checkpoint.speculative is not None,
-        memory={"per_gpu": mem},
-        capacity=cap,
-        performance=performance,
-        load_time_s=load_s,
-        shm_bytes=(SHM_GIB_BASE + SHM_GIB_PER_GPU * gpn) * GIB,
-        vllm=VllmSpec(argv={}, env={}),
-        warnings=[],
-        rationale=[],
-        alternatives=[],
-        rejected=found.rejected,
-        knobs=k,
-    )
-    alternatives = explain.alternatives(best, found.candidates[1:], k)
-    plan_obj = plan_obj.model_copy(
-        update={
-            "warnings": warnings + explain.warnings(plan_obj, t),
-            "rationale": [
-                *t.notes,
-                *notes,
-                *explain.rationale(plan_obj, t, best, found.candidates),
-            ],
-            "alternatives": alternatives,
-        }
-    )
-    return plan_obj.model_copy(update={"vllm": build_vllm_spec(plan_obj, t.checkpoint)})
-
-
-def _round(x: float | None) -> float | None:
-    return None if x is None else round(x, 3)
-
-
-def build_vllm_spec(p: Plan, checkpoint: Checkpoint) -> VllmSpec:
-    """argv per node role with the head address as ${HEAD_IP} (compose/.env style)."""
-    argv = {}
-    for rank in range(p.nodes):
-        addr = vllm.Addressing.concrete("${HEAD_IP}", rank, p.data_parallel_local)
-        argv[f"node-{rank}"] = vllm.serve_argv(p, checkpoint, rank, addr)
-    placeholders = {"HEAD_IP": "address of node 0 (the head)"} if p.nodes > 1 else {}
-    for name in vllm.node_env_names(p):
-        placeholders[name] = "set per node"
-    return VllmSpec(argv=argv, env=vllm.base_env(p), placeholders=placeholders)

@@ -12,6 +12,8 @@ FP8_BLOCK = 128
 # The smallest context deploy-kit will plan: 4K is the smallest verified upstream
 # (MI325X "TP1 4K only", facts section 7). Below it a plan is useless for chat.
 MIN_CONTEXT = 4096
+# reasoning_effort "max" (Think Max) needs at least this --max-model-len (recipes).
+THINK_MAX_CONTEXT = 393216
 # SM120 (RTX PRO 6000) support landed in vLLM 0.24 (facts section 6).
 SM120_MIN_VLLM = "0.24.0"
 

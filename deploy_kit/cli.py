@@ -305,12 +305,17 @@ def _plan_on_cluster(catalog: Any, model: str, knobs: Any, kw: dict[str, Any]) -
 @cli.command()
 @plan_options
 @click.option("--explain", is_flag=True, help="Also list every rejected layout with its reason.")
-@output_option("table", "json", "yaml", "csv")
+@output_option("table", "json", "yaml", "csv", "html")
 def plan(output: str, out: str | None, quiet: bool, explain: bool, **kw: Any) -> None:
     """Plan parallelism, context, memory and capacity for a model on some hardware."""
     from deploy_kit import views
 
     p = make_plan(kw)
+    if output == "html":
+        from deploy_kit import report
+
+        _emit(report.plan_html(p), out, quiet)
+        return
     _emit(views.format_plan(p, output, explain=explain), out, quiet)
 
 
@@ -321,7 +326,7 @@ def plan(output: str, out: str | None, quiet: bool, explain: bool, **kw: Any) ->
 )
 @click.option("--weights", multiple=True, help="Weight formats (default native, nvfp4, fp8).")
 @click.option("--context", help="Context for the concurrency column (default 128K).")
-@output_option("table", "json", "yaml", "csv")
+@output_option("table", "json", "yaml", "csv", "html")
 def capacity(
     models_: tuple[str, ...],
     hardware_: tuple[str, ...],
@@ -347,6 +352,11 @@ def capacity(
     rows = cap.rows(
         catalog, models_ or cap.DEFAULT_MODELS, hws, weights or cap.DEFAULT_WEIGHTS, ctx, Knobs()
     )
+    if output == "html":
+        from deploy_kit import report
+
+        _emit(report.capacity_html(rows), out, quiet)
+        return
     _emit(views.format_capacity(rows, output), out, quiet)
 
 

@@ -1,4 +1,4 @@
-"""Formatting of command results: rich tables, JSON, YAML and CSV (rich imported lazily)."""
+"""Formatting of command results: rich tables, JSON, YAML and CSV (rich, yaml imported lazily)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
-
 
 def to_json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=False) + "\n"
 
 
 def to_yaml(data: Any) -> str:
+    import yaml  # only `-o yaml` pays for it
+
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from deploy_kit import output, vllm
-from deploy_kit.catalog import Catalog
-from deploy_kit.spec import Plan
+from deploy_kit import output
+
+if TYPE_CHECKING:
+    from deploy_kit.catalog import Catalog
+    from deploy_kit.spec import Plan
 
 GIB = 1024**3
 
@@ -118,6 +120,8 @@ def format_plan(p: Plan, fmt: str, *, explain: bool = False) -> str:
 
 
 def plan_text(p: Plan, *, explain: bool) -> str:
+    from deploy_kit import vllm
+
     mem = p.memory["per_gpu"]
     cap = p.capacity
     perf = p.performance

@@ -1,0 +1,430 @@
+"""Benchmarks of the deploy-kit CLI against same-run floors; writes bench/results/latest.json.
+
+Every case runs as a subprocess, N times (7; --quick 3), interleaved with its floor so both see
+the same machine load; the JSON holds medians, floors, ratios and whether each target is met.
+Commands that are not registered yet are reported as skipped, never given a number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "latest.json"
+PY = sys.executable
+PLAN_CASE = ("plan", "--model", "deepseek-v4-flash", "--hardware", "8xH200", "-o", "json")
+FLOOR_HELP = (PY, "-c", "import click")
+FLOOR_PLAN = (PY, "-c", "import click, pydantic, yaml, jinja2")
+# Targets from the issue: ratios against the floors measured in the same run.
+HELP_MAX_RATIO = 1.5
+PLAN_MAX_RATIO = 2.0
+RENDER_MIN_BUNDLES_PER_S = 20.0
+LINT_MAX_S = 10.0
+# Modules whose presence at CLI start means an import is not lazy enough.
+HEAVY = ("pydantic", "yaml", "jinja2", "rich", "kubernetes", "docker", "deploy_kit.spec")
+NO_FIT = 3
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--quick", action="store_true", help="3 runs per case instead of 7")
+    ap.add_argument("-n", "--runs", type=int, help="runs per case (overrides --quick)")
+    ap.add_argument(
+        "--cases",
+        default="help,plan,capacity,render,lint,importtime",
+        help="comma-separated subset of help,plan,capacity,render,lint,importtime",
+    )
+    ap.add_argument("--out", type=Path, default=RESULTS, help="result JSON (default %(default)s)")
+    ap.add_argument("--keep", action="store_true", help="keep the rendered bundles")
+    ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = ap.parse_args(argv)
+    runs = args.runs or (3 if args.quick else 7)
+    if runs < 1:
+        ap.error("--runs must be at least 1")
+    wanted = [c.strip() for c in args.cases.split(",") if c.strip()]
+    dk = _deploy_kit()
+    out_path = args.out.resolve()
+    work = Path(tempfile.mkdtemp(prefix="deploy-kit-bench-"))
+    # Subprocesses start in the scratch directory: `python -c` puts the current directory first
+    # on sys.path, which would shadow the installed (or PYTHONPATH) deploy_kit with a checkout's.
+    os.chdir(work)
+    cases: dict[str, Any] = {}
+    try:
+        if "help" in wanted:
+            cases["help"] = _against_floor([*dk, "--help"], FLOOR_HELP, runs, HELP_MAX_RATIO)
+        if "plan" in wanted:
+            cases["plan"] = _against_floor([*dk, *PLAN_CASE], FLOOR_PLAN, runs, PLAN_MAX_RATIO)
+        if "capacity" in wanted:
+            cases["capacity"] = _capacity(dk, runs)
+        bundles: list[Path] = []
+        if "render" in wanted or "lint" in wanted:
+            cases["render"], bundles = _render(dk, runs if "render" in wanted else 1, work)
+            if "render" not in wanted:
+                del cases["render"]
+        if "lint" in wanted:
+            cases["lint"] = _lint(dk, runs, bundles, work)
+        if "importtime" in wanted:
+            cases["importtime"] = _importtime(dk)
+    finally:
+        os.chdir(ROOT)
+        if args.keep:
+            print(f"bundles kept in {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    result = {
+        "deploy_kit_version": _version(),
+        "python": platform.python_version(),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "runs": runs,
+        "statistic": "median wall-clock seconds of a subprocess, floors interleaved",
+        "cases": cases,
+    }
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(_table(cases))
+    print(f"\nwrote {out_path}")
+    missed = [n for n, c in cases.items() if c.get("target_met") is False]
+    return 1 if args.strict and missed else 0
+
+
+# --- cases ----------------------------------------------------------------------------------------
+
+
+def _against_floor(
+    cmd: Sequence[str], floor: Sequence[str], runs: int, max_ratio: float
+) -> dict[str, Any]:
+    case_s, floor_s = _interleaved(cmd, floor, runs)
+    ratio = statistics.median(case_s) / statistics.median(floor_s)
+    return {
+        "argv": _show(cmd),
+        "median_s": _r(statistics.median(case_s)),
+        "runs_s": [_r(t) for t in case_s],
+        "floor": {
+            "argv": _show(floor),
+            "median_s": _r(statistics.median(floor_s)),
+            "runs_s": [_r(t) for t in floor_s],
+        },
+        "ratio": round(ratio, 2),
+        "target": f"ratio <= {max_ratio}",
+        "target_met": ratio <= max_ratio,
+    }
+
+
+def _capacity(dk: Sequence[str], runs: int) -> dict[str, Any]:
+    cmd = [*dk, "capacity", "-o", "json"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        return {"argv": _show(cmd), "status": f"failed: exit {out.returncode}: {_tail(out)}"}
+    rows = json.loads(out.stdout)
+    times = [_timed(cmd)[0] for _ in range(runs)]
+    return {
+        "argv": _show(cmd),
+        "rows": len(rows),
+        "fitting": sum(1 for r in rows if r.get("fits")),
+        "median_s": _r(statistics.median(times)),
+        "runs_s": [_r(t) for t in times],
+        "rows_per_s": round(len(rows) / statistics.median(times), 1),
+        "target": None,
+        "target_met": None,
+    }
+
+
+def _render(dk: Sequence[str], runs: int, work: Path) -> tuple[dict[str, Any], list[Path]]:
+    """`render --target all` over every model x preset; presets that exit 3 do not fit: skipped."""
+    if not _has_command(dk, "render"):
+        return {"status": "skipped: command not available"}, []
+    from deploy_kit.catalog import load_catalog
+
+    catalog = load_catalog()
+    pairs = [(m, hw) for m in catalog.models for hw in catalog.presets]
+    ok: list[tuple[str, str]] = []
+    no_fit: list[str] = []
+    per_run: list[float] = []
+    bundles: list[Path] = []
+    for run in range(runs):
+        total = 0.0
+        bundles = []
+        for model, hw in pairs if run == 0 else ok:
+            out = work / f"run{run}" / f"{model}__{hw}"
+            cmd = [*dk, "render", "--model", model, "--hardware", hw, "--target", "all"]
+            seconds, proc = _timed([*cmd, "--out", str(out)])
+            if run == 0 and proc.returncode == NO_FIT:
+                no_fit.append(f"{model} on {hw}")
+                continue
+            if proc.returncode != 0:
+                return {"status": f"failed: {_show(cmd)} exit {proc.returncode}: {_tail(proc)}"}, []
+            if run == 0:
+                ok.append((model, hw))
+            total += seconds
+            bundles.append(out)
+        per_run.append(total)
+    if not ok:
+        return {"status": "skipped: no model x preset plans"}, []
+    median = statistics.median(per_run)
+    inproc = _render_inprocess(ok, work / "inprocess", runs)
+    rate = len(ok) / median
+    result: dict[str, Any] = {
+        "argv": _show([*dk, "render", "--model", "M", "--hardware", "H", "--target", "all"]),
+        "bundles": len(ok),
+        "skipped_no_fit": len(no_fit),
+        "median_s": _r(median),
+        "runs_s": [_r(t) for t in per_run],
+        "bundles_per_s": round(rate, 2),
+        "inprocess": inproc,
+        "target": f"bundles_per_s >= {RENDER_MIN_BUNDLES_PER_S:g}",
+        "target_met": rate >= RENDER_MIN_BUNDLES_PER_S,
+    }
+    if "bundles_per_s" in inproc:
+        result["target_met_inprocess"] = inproc["bundles_per_s"] >= RENDER_MIN_BUNDLES_PER_S
+    return result, bundles
+
+
+# One interpreter renders the whole matrix through cli.main: the figure without process start.
+_INPROCESS = """
+import json, sys, time
+from deploy_kit.cli import main
+pairs, root = json.loads(sys.argv[1]), sys.argv[2]
+start = time.perf_counter()
+for i, (model, hw) in enumerate(pairs):
+    code = main(["render", "--model", model, "--hardware", hw, "--target", "all",
+                 "--out", f"{root}/{i}", "--quiet"])
+    if code != 0:
+        sys.exit(f"render {model} {hw}: exit {code}")
+print(time.perf_counter() - start)
+"""
+
+
+def _render_inprocess(pairs: list[tuple[str, str]], root: Path, runs: int) -> dict[str, Any]:
+    times = []
+    for run in range(runs):
+        proc = subprocess.run(
+            [PY, "-c", _INPROCESS, json.dumps(pairs), str(root / str(run))],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            return {"status": f"failed: {_tail(proc)}"}
+        times.append(float(proc.stdout.strip().splitlines()[-1]))
+    median = statistics.median(times)
+    return {
+        "how": "one python process calling deploy_kit.cli.main per bundle (no process start)",
+        "median_s": _r(median),
+        "runs_s": [_r(t) for t in times],
+        "bundles_per_s": round(len(pairs) / median, 2),
+    }
+
+
+def _lint(dk: Sequence[str], runs: int, bundles: list[Path], work: Path) -> dict[str, Any]:
+    if not _has_command(dk, "lint"):
+        return {"status": "skipped: command not available"}
+    if not bundles:
+        return {"status": "skipped: no rendered bundles (render unavailable or failed)"}
+    cmd = [*dk, "lint", *map(str, bundles), "-o", "json"]
+    env, log = _tool_shims(work / "shims")
+    times, codes = [], set()
+    counts: dict[str, int] = {}
+    for run in range(runs):
+        if log is not None:
+            log.write_text("", encoding="utf-8")
+        seconds, proc = _timed(cmd, env=env)
+        if proc.returncode not in (0, 1):  # 1: lint found errors, still a full run
+            return {
+                "argv": _show([*dk, "lint", "DIR...", "-o", "json"]),
+                "status": f"failed: exit {proc.returncode}: {_tail(proc)}",
+            }
+        times.append(seconds)
+        codes.add(proc.returncode)
+        if run == 0 and log is not None:
+            for line in log.read_text(encoding="utf-8").splitlines():
+                counts[line] = counts.get(line, 0) + 1
+    median = statistics.median(times)
+    once = all(n <= 1 for n in counts.values()) if log is not None else None
+    return {
+        "argv": _show([*dk, "lint", "DIR...", "-o", "json"]),
+        "bundles": len(bundles),
+        "exit_codes": sorted(codes),
+        "median_s": _r(median),
+        "runs_s": [_r(t) for t in times],
+        "tool_invocations": dict(sorted(counts.items())) if log is not None else None,
+        "tools_once_per_batch": once,
+        "target": f"median_s < {LINT_MAX_S:g} and each external tool invoked once per batch",
+        "target_met": median < LINT_MAX_S and once is not False,
+    }
+
+
+def _tool_shims(where: Path) -> tuple[dict[str, str], Path | None]:
+    """Wrap each external validator in a script that logs its name, through the
+    DEPLOY_KIT_<TOOL> overrides, to count invocations per lint run."""
+    env = dict(os.environ)
+    try:
+        from deploy_kit.errors import ToolMissing
+        from deploy_kit.validate import tools
+    except ImportError:
+        return env, None
+    where.mkdir(parents=True, exist_ok=True)
+    log = where / "calls.log"
+    for name, spec in tools.TOOLS.items():
+        try:
+            real = tools.find_tool(name)
+        except ToolMissing:
+            continue
+        shim = where / name
+        shim.write_text(
+            f'#!/bin/sh\necho {name} >> "{log}"\nexec "{real}" "$@"\n', encoding="utf-8"
+        )
+        shim.chmod(0o755)
+        env[spec.env_var] = str(shim)
+    return env, log
+
+
+def _importtime(dk: Sequence[str]) -> dict[str, Any]:
+    """`python -X importtime` of deploy_kit.cli and of one plan run: the top costs."""
+    out: dict[str, Any] = {}
+    script = dk[0] if len(dk) == 1 else None
+    for label, cmd in (
+        ("import deploy_kit.cli", [PY, "-X", "importtime", "-c", "import deploy_kit.cli"]),
+        (
+            "deploy-kit plan",
+            [PY, "-X", "importtime", script, *PLAN_CASE]
+            if script
+            else [PY, "-X", "importtime", "-m", "deploy_kit", *PLAN_CASE],
+        ),
+    ):
+        subprocess.run(cmd, capture_output=True, check=False)  # warm the bytecode cache
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        mods = _parse_importtime(proc.stderr)
+        total = sum(m["self_us"] for m in mods)
+        names = {m["module"] for m in mods}
+        out[label] = {
+            "total_ms": round(total / 1000, 1),
+            "heavy_imported": [h for h in HEAVY if h in names],
+            "top_cumulative": sorted(mods, key=lambda m: -int(m["cumulative_us"]))[:15],
+            "top_self": sorted(mods, key=lambda m: -int(m["self_us"]))[:10],
+        }
+    return out
+
+
+def _parse_importtime(stderr: str) -> list[dict[str, Any]]:
+    mods = []
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, cum_us, name = line[len("import time:") :].split("|", 2)
+        mods.append({"module": name.strip(), "self_us": int(self_us), "cumulative_us": int(cum_us)})
+    return mods
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _deploy_kit() -> list[str]:
+    script = Path(PY).parent / "deploy-kit"
+    if script.is_file():
+        return [str(script)]
+    found = shutil.which("deploy-kit")
+    return [found] if found else [PY, "-m", "deploy_kit"]
+
+
+def _has_command(dk: Sequence[str], name: str) -> bool:
+    proc = subprocess.run([*dk, name, "--help"], capture_output=True, check=False)
+    return proc.returncode == 0
+
+
+def _timed(
+    cmd: Sequence[str], env: dict[str, str] | None = None
+) -> tuple[float, subprocess.CompletedProcess[str]]:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    return time.perf_counter() - start, proc
+
+
+def _interleaved(
+    cmd: Sequence[str], floor: Sequence[str], runs: int
+) -> tuple[list[float], list[float]]:
+    for c in (cmd, floor):  # warm-up: page cache and bytecode, not counted
+        _, proc = _timed(c)
+        if proc.returncode != 0:
+            raise SystemExit(f"{_show(c)} failed (exit {proc.returncode}): {_tail(proc)}")
+    case_s, floor_s = [], []
+    for _ in range(runs):
+        floor_s.append(_timed(floor)[0])
+        case_s.append(_timed(cmd)[0])
+    return case_s, floor_s
+
+
+def _tail(proc: subprocess.CompletedProcess[Any]) -> str:
+    err = proc.stderr if isinstance(proc.stderr, str) else (proc.stderr or b"").decode()
+    lines = err.strip().splitlines()
+    return lines[-1] if lines else "(no output)"
+
+
+def _show(cmd: Sequence[str]) -> str:
+    shown = ["python" if c == PY else Path(c).name if c.endswith("/deploy-kit") else c for c in cmd]
+    return " ".join(shown)
+
+
+def _version() -> str:
+    try:
+        from deploy_kit import __version__
+    except ImportError:
+        return "unknown"
+    return __version__
+
+
+def _r(seconds: float) -> float:
+    return round(seconds, 4)
+
+
+def _secs(value: Any) -> str:
+    return f"{value:.3f} s" if isinstance(value, float) else "-"
+
+
+def _table(cases: dict[str, Any]) -> str:
+    lines = [f"{'case':<11}{'median':>10}{'floor':>10}{'ratio':>8}  {'target':<44}met"]
+    for name, c in cases.items():
+        if name == "importtime":
+            for label, info in c.items():
+                top = ", ".join(
+                    f"{m['module']} {m['cumulative_us'] / 1000:.0f}ms"
+                    for m in info["top_cumulative"][:4]
+                )
+                heavy = ", ".join(info["heavy_imported"]) or "none"
+                lines.append(f"{'imports':<11}{label}: {info['total_ms']} ms; heavy: {heavy}")
+                lines.append(f"{'':<11}top: {top}")
+            continue
+        if "status" in c:
+            lines.append(f"{name:<11}{c['status']}")
+            continue
+        floor = c.get("floor", {}).get("median_s")
+        ratio = f"{c['ratio']:.2f}x" if "ratio" in c else "-"
+        met = {True: "yes", False: "NO", None: "-"}[c.get("target_met")]
+        lines.append(
+            f"{name:<11}{_secs(c['median_s']):>10}{_secs(floor):>10}{ratio:>8}  "
+            f"{c.get('target') or '-':<44}{met}"
+        )
+        if name == "render":
+            lines.append(f"{'':<11}{c['bundles']} bundles, {c['bundles_per_s']} bundles/s (CLI)")
+            inproc = c["inprocess"]
+            if "bundles_per_s" in inproc:
+                lines.append(f"{'':<11}in-process: {inproc['bundles_per_s']} bundles/s")
+        if name == "lint" and c.get("tool_invocations") is not None:
+            calls = ", ".join(f"{k} x{v}" for k, v in c["tool_invocations"].items())
+            lines.append(f"{'':<11}tools: {calls or 'none invoked'}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -55,15 +55,24 @@ HW_CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "zero": (_write("z.yaml", "gpu: h100\ngpus_per_node: 0\n"), "gpus_per_node"),
     "absurd-gpus": (_write("a.yaml", "gpu: h100\ngpus_per_node: 1000000000\n"), "gpus_per_node"),
     "absurd-nodes": (_write("an.yaml", "gpu: h100\ngpus_per_node: 8\nnodes: 1e9\n"), "nodes"),
-    "nan-price": (_write("p.yaml", "gpu: h100\ngpus_per_node: 8\ngpu_hour_usd: .nan\n"), "gpu_hour"),
+    "nan-price": (
+        _write("p.yaml", "gpu: h100\ngpus_per_node: 8\ngpu_hour_usd: .nan\n"),
+        "gpu_hour",
+    ),
     "inf-memory": (
-        _write("m.yaml", "gpu: {name: x, memory: .inf, bandwidth_tbps: 1, arch: hopper}\n"
-               "gpus_per_node: 8\n"), "memory"),
+        _write(
+            "m.yaml",
+            "gpu: {name: x, memory: .inf, bandwidth_tbps: 1, arch: hopper}\ngpus_per_node: 8\n",
+        ),
+        "memory",
+    ),
     "unknown-gpu": (_write("g.yaml", "gpu: Z9000\ngpus_per_node: 8\n"), "unknown GPU"),
     "duplicate-key": (_write("dup.yaml", "gpu: h100\ngpu: h200\ngpus_per_node: 8\n"), "duplicate"),
     "bad-yaml": (_write("y.yaml", "gpu: [h100\n"), "line"),
-    "unicode-name": (_write("uni.yaml", "name: \"\\u202e\\u0000x\"\ngpu: h100\ngpus_per_node: 8\n"),
-                     "control characters"),
+    "unicode-name": (
+        _write("uni.yaml", 'name: "\\u202e\\u0000x"\ngpu: h100\ngpus_per_node: 8\n'),
+        "control characters",
+    ),
     "directory": (_directory, "directory"),
     "missing": (lambda tmp: tmp / "missing.yaml", "cannot read"),
     "traversal": (lambda tmp: tmp / ".." / ".." / "nope" / "hw.yaml", "cannot read"),

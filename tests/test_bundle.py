@@ -122,8 +122,9 @@ def test_sigterm_mid_write_leaves_previous_bundle(tmp_path: Path) -> None:
         bundle.write_bundle(Path({str(out)!r}), {{"a.yaml": "a: 2\\n", "c.yaml": "c\\n"}})
         """
     )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
     assert proc.returncode != 0
     assert _tree(out) == before
     assert [p.name for p in tmp_path.iterdir()] == ["b"]

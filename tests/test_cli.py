@@ -19,21 +19,52 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def test_plan_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "plan", "--model", "deepseek-v4-flash", "--hardware", "8xH200",
-                       "-o", "json")
+    code, out, _ = run(
+        capsys, "plan", "--model", "deepseek-v4-flash", "--hardware", "8xH200", "-o", "json"
+    )
     assert code == 0
     plan = json.loads(out)
-    for key in ("model", "checkpoint", "vllm_version", "image", "hardware", "strategy",
-                "tensor_parallel", "pipeline_parallel", "data_parallel", "expert_parallel",
-                "nodes", "gpus_per_node", "replicas", "max_model_len", "gpu_memory_utilization",
-                "kv_cache_dtype", "block_size", "memory", "capacity", "performance", "vllm",
-                "warnings", "rationale", "alternatives"):
+    for key in (
+        "model",
+        "checkpoint",
+        "vllm_version",
+        "image",
+        "hardware",
+        "strategy",
+        "tensor_parallel",
+        "pipeline_parallel",
+        "data_parallel",
+        "expert_parallel",
+        "nodes",
+        "gpus_per_node",
+        "replicas",
+        "max_model_len",
+        "gpu_memory_utilization",
+        "kv_cache_dtype",
+        "block_size",
+        "memory",
+        "capacity",
+        "performance",
+        "vllm",
+        "warnings",
+        "rationale",
+        "alternatives",
+    ):
         assert key in plan
     assert set(plan["memory"]["per_gpu"]) >= {
-        "total_gib", "weights_gib", "activation_gib", "overhead_gib", "kv_cache_gib"}
+        "total_gib",
+        "weights_gib",
+        "activation_gib",
+        "overhead_gib",
+        "kv_cache_gib",
+    }
     assert set(plan["capacity"]) >= {
-        "engines", "max_concurrency_per_engine", "kv_cache_tokens_per_engine",
-        "max_concurrency_total", "max_model_len_fit"}
+        "engines",
+        "max_concurrency_per_engine",
+        "kv_cache_tokens_per_engine",
+        "max_concurrency_total",
+        "max_model_len_fit",
+    }
     assert plan["tensor_parallel"] * plan["pipeline_parallel"] * plan["data_parallel"] == 8
 
 
@@ -70,7 +101,7 @@ def test_explain_lists_rejections(capsys: pytest.CaptureFixture[str]) -> None:
 def test_errors_are_one_line_with_exit_code(
     capsys: pytest.CaptureFixture[str], args: list[str], code: int, needle: str
 ) -> None:
-    got, out, err = run(capsys, *args)
+    got, _out, err = run(capsys, *args)
     assert got == code, err
     assert needle in err
     assert "Traceback" not in err
@@ -79,15 +110,42 @@ def test_errors_are_one_line_with_exit_code(
 
 
 def test_worked_example_reproduced_by_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "plan", "-m", "deepseek-v4-flash", "-H", "8xB300", "--tp", "8",
-                       "--ep", "--kv-cache-memory-bytes", "4294967296", "--context", "8192",
-                       "--max-num-batched-tokens", "2048", "-o", "json")
+    code, out, _ = run(
+        capsys,
+        "plan",
+        "-m",
+        "deepseek-v4-flash",
+        "-H",
+        "8xB300",
+        "--tp",
+        "8",
+        "--ep",
+        "--kv-cache-memory-bytes",
+        "4294967296",
+        "--context",
+        "8192",
+        "--max-num-batched-tokens",
+        "2048",
+        "-o",
+        "json",
+    )
     assert code == 0
     cap = json.loads(out)["capacity"]
     assert (cap["max_concurrency_per_engine"], cap["kv_cache_tokens_per_engine"]) == (2.49, 20384)
-    code, _, err = run(capsys, "plan", "-m", "deepseek-v4-flash", "-H", "1xB200",
-                       "--kv-cache-memory-bytes", "4GiB", "--context", "1M",
-                       "--max-num-batched-tokens", "2048")
+    code, _, err = run(
+        capsys,
+        "plan",
+        "-m",
+        "deepseek-v4-flash",
+        "-H",
+        "1xB200",
+        "--kv-cache-memory-bytes",
+        "4GiB",
+        "--context",
+        "1M",
+        "--max-num-batched-tokens",
+        "2048",
+    )
     assert code == 3 and "664064" in err
 
 
@@ -142,22 +200,28 @@ def test_cli_startup_does_not_import_heavy_modules() -> None:
 
 
 def test_python_dash_m(tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "deploy_kit", "--version"], capture_output=True,
-                         text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "deploy_kit", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert out.returncode == 0 and "deploy-kit" in out.stdout
 
 
 def test_plan_on_cluster_pools_from_nodes_json(capsys: pytest.CaptureFixture[str]) -> None:
     nodes = Path(__file__).parent / "fixtures" / "nodes" / "nodes-mixed.json"
-    code, out, err = run(capsys, "plan", "-m", "deepseek-v4-pro", "--nodes-json", str(nodes),
-                         "-o", "json")
+    code, out, err = run(
+        capsys, "plan", "-m", "deepseek-v4-pro", "--nodes-json", str(nodes), "-o", "json"
+    )
     assert code == 0, err
     plan = json.loads(out)
     assert plan["rationale"][0].startswith("chose pool gpu-h100")
     assert any("h200" in line for line in plan["rationale"][1:3])
 
 
-def test_plan_cluster_without_cluster_exits_4(capsys: pytest.CaptureFixture[str],
-                                              tmp_path: Path) -> None:
+def test_plan_cluster_without_cluster_exits_4(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     code, _, err = run(capsys, "plan", "--cluster", "--kubeconfig", str(tmp_path / "none"))
     assert code == 4 and err.startswith("error:")

@@ -16,9 +16,22 @@ REPO = Path(__file__).resolve().parent.parent
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(out), str(REPO)],
-        capture_output=True, text=True, check=False, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
     )
     if proc.returncode != 0 and "No module named" in proc.stderr:
         pytest.skip(f"cannot build offline: {proc.stderr.strip()[-200:]}")
@@ -28,7 +41,10 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_every_template_and_chart_file_is_in_the_wheel(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    for folder, target in (("templates", "deploy_kit/_templates"), ("charts", "deploy_kit/_charts")):
+    for folder, target in (
+        ("templates", "deploy_kit/_templates"),
+        ("charts", "deploy_kit/_charts"),
+    ):
         for path in (REPO / folder).rglob("*"):
             if path.is_file():
                 rel = path.relative_to(REPO / folder).as_posix()
@@ -46,8 +62,13 @@ def test_installed_wheel_renders(wheel: Path, tmp_path: Path) -> None:
         "from deploy_kit.render.templating import resource_dir;"
         "print(resource_dir('templates')); print(resource_dir('charts'))"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True,
-                         text=True, check=True, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(target)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
     lines = out.stdout.split()
     assert lines[0].endswith("deploy_kit/_templates") and lines[1].endswith("deploy_kit/_charts")
     assert str(target) in lines[0]

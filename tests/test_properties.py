@@ -18,8 +18,9 @@ custom_gpus = st.builds(
     name=st.text(alphabet="abcXYZ019-", min_size=1, max_size=12),
     memory=st.integers(min_value=8 * 10**9, max_value=400 * 10**9),
     bandwidth_tbps=st.floats(min_value=0.2, max_value=10),
-    arch=st.sampled_from(["hopper", "blackwell", "blackwell-ultra", "blackwell-workstation", "cdna4",
-                          "ampere"]),
+    arch=st.sampled_from(
+        ["hopper", "blackwell", "blackwell-ultra", "blackwell-workstation", "cdna4", "ampere"]
+    ),
     vendor=st.sampled_from(["nvidia", "amd"]),
     fp8=st.booleans(),
 )
@@ -46,8 +47,9 @@ knobs = st.builds(
 )
 
 
-@given(hw_file=hardware_files, k=knobs,
-       model=st.sampled_from(["deepseek-v4-flash", "deepseek-v4-pro"]))
+@given(
+    hw_file=hardware_files, k=knobs, model=st.sampled_from(["deepseek-v4-flash", "deepseek-v4-pro"])
+)
 def test_plan_or_clear_error(hw_file: HardwareFile, k: Knobs, model: str) -> None:
     try:
         hw = CATALOG.hardware_from_data(hw_file.model_dump(exclude_none=True), origin="prop")
@@ -60,8 +62,11 @@ def test_plan_or_clear_error(hw_file: HardwareFile, k: Knobs, model: str) -> Non
     assert 4096 <= p.max_model_len <= 1048576
     assert p.capacity.max_concurrency_per_engine >= 1.0
     assert p.capacity.max_model_len_fit >= p.max_model_len
-    for pinned, got in ((k.tp, p.tensor_parallel), (k.context, p.max_model_len),
-                        (k.ep, p.expert_parallel)):
+    for pinned, got in (
+        (k.tp, p.tensor_parallel),
+        (k.context, p.max_model_len),
+        (k.ep, p.expert_parallel),
+    ):
         assert pinned is None or pinned == got
     m = p.memory["per_gpu"]
     assert m.kv_cache_gib > 0

@@ -48,8 +48,9 @@ def rationale(p: Plan, t: Target, best: Candidate, others: list[Candidate]) -> l
             f"V4 has {a.num_key_value_heads} KV head: tensor parallelism replicates the whole KV "
             "cache on every TP rank, while each DP rank keeps its own pool"
         )
+        same_ep = [c for c in tp_only if c.layout.expert_parallel == lay.expert_parallel]
         if tp_only:
-            ref = max(tp_only, key=_total)
+            ref = max(same_ep or tp_only, key=_total)
             ratio = _total(best) / _total(ref) if _total(ref) else float("inf")
             line += (
                 f"; {ref.layout.label()} would hold {_total(ref):.2f} requests at this context, "

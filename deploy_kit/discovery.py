@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
 import yaml
 from pydantic import Field
 
 from deploy_kit.catalog import Catalog
+from deploy_kit.discovery_gpu import build_profile, resolve_gpu
+from deploy_kit.discovery_gpu import product_table as product_table
 from deploy_kit.errors import EnvironmentMissing, InputError, PinnedKnobError, PlanError
 from deploy_kit.inventory import (
-    DEFAULT_PRODUCT_PATTERNS,
+    AMD_GPU_RESOURCE,
+    NVIDIA_GPU_RESOURCE,
     GpuObservation,
     NodeInventory,
     NodePool,
     Taint,
-    match_gpu,
 )
 from deploy_kit.spec import (
     MAX_GPUS_PER_NODE,
     MAX_NODES,
-    ArchName,
     Base,
     GpuSpec,
     HardwareProfile,
@@ -46,11 +47,6 @@ __all__ = [
     "profiles_from_inventory",
     "rank_pools",
 ]
-
-# A label memory this far from the catalog figure means the product string matched the wrong
-# entry (or a variant with another memory size); plan with the catalog figure but say so.
-_MEMORY_TOLERANCE = 0.10
-_MIB = 1024**2
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -133,171 +129,6 @@ class PoolChoice(NamedTuple):
     rejected: tuple[PoolOutcome, ...]
 
 
-# --- product matching ---------------------------------------------------------------------------
-
-
-def product_table(catalog: Catalog) -> dict[str, tuple[str, ...]]:
-    """Known product strings per catalog GPU: the catalog's own labels, then the default table."""
-    return {
-        gid: (*gpu.k8s_product_labels, *DEFAULT_PRODUCT_PATTERNS.get(gid, ()))
-        for gid, gpu in catalog.gpus.items()
-    }
-
-
-_CC_ARCH: Mapping[str, ArchName] = {
-    "8.0": "ampere",
-    "8.6": "ampere",
-    "8.7": "ampere",
-    "8.9": "ada",
-    "9.0": "hopper",
-    "10.0": "blackwell",
-    "10.3": "blackwell-ultra",
-    "12.0": "blackwell-workstation",
-    "12.1": "blackwell-workstation",
-}
-_FAMILY_ARCH: Mapping[str, ArchName] = {
-    "ampere": "ampere",
-    "ada": "ada",
-    "ada-lovelace": "ada",
-    "lovelace": "ada",
-    "hopper": "hopper",
-}
-_GFX_ARCH: Mapping[str, ArchName] = {"gfx942": "cdna3", "gfx950": "cdna4"}
-
-
-def _arch_of(
-    compute_capability: str | None, family: str | None, gfx: str | None
-) -> ArchName | None:
-    if compute_capability and compute_capability in _CC_ARCH:
-        return _CC_ARCH[compute_capability]
-    if gfx and gfx.lower() in _GFX_ARCH:
-        return _GFX_ARCH[gfx.lower()]
-    if family:
-        return _FAMILY_ARCH.get(family.strip().lower())
-    return None
-
-
-def _reference_gpu(
-    catalog: Catalog, vendor: str, arch: ArchName, memory_mib: int
-) -> GpuSpec | None:
-    """The catalog GPU of the same vendor and architecture closest in memory."""
-    same = [g for g in catalog.gpus.values() if g.vendor == vendor and g.arch == arch]
-    if not same:
-        return None
-    return min(same, key=lambda g: (abs(g.usable_bytes - memory_mib * _MIB), g.id))
-
-
-def _short(gpu: GpuSpec) -> str:
-    return gpu.aliases[0] if gpu.aliases else gpu.name.replace(" ", "-")
-
-
-def _profile_name(nodes: int, gpus_per_node: int, short: str) -> str:
-    return f"{nodes}x{gpus_per_node}x{short}" if nodes > 1 else f"{gpus_per_node}x{short}"
-
-
-class _Gpu(NamedTuple):
-    """The `gpu` entry of a hardware file plus what the user should know about it."""
-
-    entry: str | dict[str, Any]
-    catalog_id: str | None
-    short: str
-    notes: list[str]
-
-
-def _resolve_gpu(
-    catalog: Catalog,
-    *,
-    where: str,
-    product: str | None,
-    vendor: str,
-    memory_mib: int | None,
-    compute_capability: str | None,
-    family: str | None,
-    gfx: str | None,
-    k8s_resource: str,
-) -> _Gpu | str:
-    """A catalog GPU id or a custom GPU entry; a string is the reason none can be made."""
-    if not product:
-        return (
-            f"{where}: GPUs carry no product label; install NVIDIA GPU Feature Discovery (GPU "
-            "Operator) or the AMD node labeller, or write a hardware file by hand"
-        )
-    if "-MIG-" in product.upper():
-        return f"{where}: {product} exposes MIG slices, not whole GPUs; vLLM needs whole GPUs"
-    gid = match_gpu(product, memory_mib, product_table(catalog))
-    if gid is not None:
-        gpu = catalog.gpus[gid]
-        notes: list[str] = []
-        expected = gpu.usable_bytes / _MIB
-        if memory_mib is not None and abs(memory_mib - expected) > expected * _MEMORY_TOLERANCE:
-            notes.append(
-                f"{where}: {product} reports {memory_mib} MiB per GPU but catalog GPU {gid} has "
-                f"{expected:.0f} MiB; planning with the catalog figure (write a custom GPU in the "
-                "profile file if the label is right)"
-            )
-        return _Gpu(gid, gid, _short(gpu), notes)
-    if memory_mib is None:
-        return (
-            f"{where}: unknown GPU {product!r} and no memory label; describe it as a custom GPU "
-            "in a hardware file (memory, bandwidth_tbps, arch)"
-        )
-    arch = _arch_of(compute_capability, family, gfx)
-    if arch is None:
-        return (
-            f"{where}: unknown GPU {product!r} of unknown architecture; describe it as a custom "
-            "GPU in a hardware file (memory, bandwidth_tbps, arch)"
-        )
-    ref = _reference_gpu(catalog, vendor, arch, memory_mib)
-    if ref is None:
-        return (
-            f"{where}: unknown GPU {product!r} ({arch}) and no catalog GPU of that architecture "
-            "to borrow figures from; describe it in a hardware file"
-        )
-    name = product[:80]
-    sm = compute_capability.replace(".", "") if compute_capability else ref.sm
-    entry: dict[str, Any] = {
-        "name": name,
-        "memory": f"{memory_mib}MiB",
-        "bandwidth_tbps": ref.bandwidth_tbps,
-        "arch": arch,
-        "vendor": vendor,
-        "sm": sm if vendor == "nvidia" else None,
-        "bf16_tflops": ref.bf16_tflops,
-        "fp8": ref.fp8,
-        "fp4": ref.fp4,
-        "k8s_resource": k8s_resource,
-        "gpu_hour_usd": ref.gpu_hour_usd,
-    }
-    note = (
-        f"{where}: GPU {product!r} is not in the catalog; using a custom GPU with "
-        f"{memory_mib} MiB from the labels and bandwidth, compute and price borrowed from "
-        f"{ref.name} (same {arch} architecture, closest memory); correct them in the profile "
-        "file if you know better"
-    )
-    return _Gpu(entry, None, name.replace(" ", "-"), [note])
-
-
-def _build_profile(
-    catalog: Catalog,
-    gpu: _Gpu,
-    *,
-    nodes: int,
-    gpus_per_node: int,
-    network: Network,
-    origin: str,
-) -> HardwareProfile:
-    data: dict[str, Any] = {
-        "name": _profile_name(nodes, gpus_per_node, gpu.short),
-        "gpu": gpu.entry,
-        "gpus_per_node": gpus_per_node,
-        "nodes": nodes,
-    }
-    if nodes > 1:
-        data["network"] = network
-    # Through the hardware-file loader, so the profile equals what its YAML reads back as.
-    return catalog.hardware_from_data(data, origin=origin)
-
-
 # --- node pools ---------------------------------------------------------------------------------
 
 
@@ -342,7 +173,7 @@ def _from_pool(pool: NodePool, catalog: Catalog) -> DiscoveredProfile | SkippedP
     if pool.gpus_per_node > MAX_GPUS_PER_NODE:
         return skip(f"{where}: {pool.gpus_per_node} GPUs per node exceeds {MAX_GPUS_PER_NODE}")
     nodes = min(pool.node_count, MAX_NODES)
-    gpu = _resolve_gpu(
+    gpu = resolve_gpu(
         catalog,
         where=where,
         product=pool.gpu_product,
@@ -361,7 +192,7 @@ def _from_pool(pool: NodePool, catalog: Catalog) -> DiscoveredProfile | SkippedP
         network, note = _network(pool)
         if note:
             notes.append(note)
-    profile = _build_profile(
+    profile = build_profile(
         catalog,
         gpu,
         nodes=nodes,
@@ -421,7 +252,7 @@ def local_profile(
     ranked = sorted(obs, key=lambda o: (o.count * (o.memory_mib or 0), o.count), reverse=True)
     best = ranked[0]
     notes = [f"ignored {o.count} x {o.product}: a deployment uses one GPU type" for o in ranked[1:]]
-    gpu = _resolve_gpu(
+    gpu = resolve_gpu(
         catalog,
         where=name,
         product=best.product,
@@ -430,13 +261,13 @@ def local_profile(
         compute_capability=best.compute_capability,
         family=None,
         gfx=best.gfx_version,
-        k8s_resource="amd.com/gpu" if best.vendor == "amd" else "nvidia.com/gpu",
+        k8s_resource=AMD_GPU_RESOURCE if best.vendor == "amd" else NVIDIA_GPU_RESOURCE,
     )
     if isinstance(gpu, str):
         raise InputError(gpu, hint="write a hardware file and pass it with --hardware")
     if best.count > MAX_GPUS_PER_NODE:
         raise InputError(f"{name}: {best.count} GPUs exceeds {MAX_GPUS_PER_NODE} per node")
-    profile = _build_profile(
+    profile = build_profile(
         catalog, gpu, nodes=1, gpus_per_node=best.count, network="none", origin=name
     )
     return DiscoveredProfile(
@@ -525,9 +356,28 @@ def _outcome_fit(d: DiscoveredProfile, plan: Plan) -> PoolOutcome:
         layout=plan.layout.label(),
         max_model_len=plan.max_model_len,
         max_concurrency_total=plan.capacity.max_concurrency_total,
-        gpu_hour_usd_total=round(d.profile.price * d.profile.total_gpus, 4),
+        gpu_hour_usd_total=_pool_cost(d),
         reason="",
     )
+
+
+def _outcome_no_fit(d: DiscoveredProfile, exc: PlanError | PinnedKnobError) -> PoolOutcome:
+    failure: Literal["no-fit", "pinned-knob"] = (
+        "pinned-knob" if isinstance(exc, PinnedKnobError) else "no-fit"
+    )
+    return PoolOutcome(
+        pool=d.pool,
+        profile=d.profile.name,
+        fits=False,
+        gpu_hour_usd_total=_pool_cost(d),
+        failure=failure,
+        reason=f"no plan fits: {exc.message}",
+    )
+
+
+def _pool_cost(d: DiscoveredProfile) -> float:
+    """USD per hour for all the pool's GPUs: shown, and the last tie-breaker between pools."""
+    return round(d.profile.price * d.profile.total_gpus, 4)
 
 
 def _rank_key(ranked: RankedPool, target: int | None) -> tuple[Any, ...]:
@@ -585,18 +435,7 @@ def rank_pools(
         try:
             p = _plan(catalog, model, d.profile, knobs)
         except (PlanError, PinnedKnobError) as exc:
-            failure: Literal["no-fit", "pinned-knob"] = (
-                "pinned-knob" if isinstance(exc, PinnedKnobError) else "no-fit"
-            )
-            outcome = PoolOutcome(
-                pool=d.pool,
-                profile=d.profile.name,
-                fits=False,
-                gpu_hour_usd_total=round(d.profile.price * d.profile.total_gpus, 4),
-                failure=failure,
-                reason=f"no plan fits: {exc.message}",
-            )
-            ranked.append(RankedPool(d, None, outcome))
+            ranked.append(RankedPool(d, None, _outcome_no_fit(d, exc)))
             continue
         ranked.append(RankedPool(d, p, _outcome_fit(d, p)))
     ranked.sort(key=lambda r: _rank_key(r, knobs.concurrency))

@@ -8,11 +8,9 @@ import os
 import stat
 import subprocess
 import sys
-import threading
 import time
 import types
 from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ import pytest
 from deploy_kit import cli_local, local
 from deploy_kit.cli import main
 from deploy_kit.errors import EnvironmentMissing
-from deploy_kit.inventory import parse_nvidia_smi_csv
+from tests.helpers import FakeVllm, nvidia_probe, run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DOCKER = FIXTURES / "docker"
@@ -99,6 +97,13 @@ def _stub_compose_render(ctx: Any) -> dict[str, str]:
     }
 
 
+def installed(monkeypatch: pytest.MonkeyPatch, **change: Any) -> FakeBackend:
+    """A FakeBackend that `up` and `down` use in place of the Docker SDK."""
+    backend = FakeBackend(**change)
+    monkeypatch.setattr(cli_local, "backend_factory", lambda: backend)
+    return backend
+
+
 @pytest.fixture(autouse=True)
 def compose_target(monkeypatch: pytest.MonkeyPatch) -> None:
     """Use the real compose renderer when it exists; a minimal stand-in while it is written."""
@@ -121,65 +126,13 @@ def quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def h200_machine(monkeypatch: pytest.MonkeyPatch) -> FakeBackend:
     """8 x H200 with the NVIDIA runtime, plenty of disk and a free port."""
-    backend = FakeBackend()
-    obs = tuple(parse_nvidia_smi_csv((SMI / "nvidia-smi-h200x8.csv").read_text()))
-    monkeypatch.setattr(cli_local, "backend_factory", lambda: backend)
-    monkeypatch.setattr(local, "probe_gpus", lambda *a, **k: local.GpuProbe(obs))
+    backend = installed(monkeypatch)
+    found = nvidia_probe("nvidia-smi-h200x8.csv")
+    monkeypatch.setattr(local, "probe_gpus", lambda *a, **k: found)
     monkeypatch.setattr(local, "free_bytes", lambda path: 4096 * local.GIB)
     monkeypatch.setattr(local, "port_free", lambda host, port: True)
     monkeypatch.setattr(local, "host_facts", lambda facts: local.HostFacts())
     return backend
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-class FakeVllm:
-    """A loopback server answering /health 503 until `healthy_after` seconds have passed."""
-
-    def __init__(self, healthy_after: float | None) -> None:
-        self.healthy_after = healthy_after
-        self.started = time.monotonic()
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                ready = owner.healthy_after is not None and (
-                    time.monotonic() - owner.started >= owner.healthy_after
-                )
-                body = b""
-                if self.path == "/v1/models":
-                    body = json.dumps({"data": [{"id": "deepseek-v4-flash"}]}).encode()
-                code = 200 if ready or self.path == "/v1/models" else 503
-                self.send_response(code)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> FakeVllm:
-        self.started = time.monotonic()
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
 
 
 @pytest.fixture
@@ -207,7 +160,7 @@ def test_up_without_engine_exits_4_and_writes_nothing(
     host = f"unix://{tmp_path}/docker.sock"
     monkeypatch.setenv("DOCKER_HOST", host)
     monkeypatch.chdir(tmp_path)
-    code, out, err = run(capsys, "up", "--detect")
+    code, out, err = run_cli(capsys, "up", "--detect")
     assert code == 4, err
     lines = err.strip().splitlines()
     assert lines == [
@@ -240,10 +193,11 @@ def test_make_up_command_line_without_engine(tmp_path: Path) -> None:
 def test_dry_run_prints_plan_files_and_commands_and_runs_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    backend = FakeBackend(engine_missing=True)
-    monkeypatch.setattr(cli_local, "backend_factory", lambda: backend)
+    backend = installed(monkeypatch, engine_missing=True)
     out_dir = tmp_path / "bundle"
-    code, out, err = run(capsys, "up", "--dry-run", "--hardware", "8xH200", "--out", str(out_dir))
+    code, out, err = run_cli(
+        capsys, "up", "--dry-run", "--hardware", "8xH200", "--out", str(out_dir)
+    )
     assert code == 0, err
     assert "Plan: deepseek-ai/DeepSeek-V4-Flash on 8xH200" in out
     assert f"{out_dir}/compose/compose.yaml" in out and f"{out_dir}/plan.json" in out
@@ -262,12 +216,12 @@ def test_dry_run_with_the_real_backend(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/docker.sock")
-    code, out, _ = run(capsys, "up", "--dry-run", "-H", "8xH200", "--out", str(tmp_path / "o"))
+    code, out, _ = run_cli(capsys, "up", "--dry-run", "-H", "8xH200", "--out", str(tmp_path / "o"))
     assert code == 0 and " up -d" in out and not (tmp_path / "o").exists()
 
 
 def test_detect_and_hardware_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "up", "--detect", "--hardware", "8xH200", "--dry-run")
+    code, _, err = run_cli(capsys, "up", "--detect", "--hardware", "8xH200", "--dry-run")
     assert code == 2 and "--detect and --hardware" in err
 
 
@@ -275,7 +229,7 @@ def test_dry_run_detect_without_gpus_exits_4(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(local, "probe_gpus", lambda *a, **k: local.GpuProbe(()))
-    code, _, err = run(capsys, "up", "--dry-run")
+    code, _, err = run_cli(capsys, "up", "--dry-run")
     assert code == 4 and "no GPU found on this machine" in err
 
 
@@ -292,7 +246,7 @@ def test_up_serves_and_prints_examples(
     out_dir = tmp_path / "local"
     with FakeVllm(healthy_after=0.5) as server:
         serve(monkeypatch, server)
-        code, out, err = run(capsys, "up", "--detect", "--out", str(out_dir), "--timeout", "20")
+        code, out, err = run_cli(capsys, "up", "--detect", "--out", str(out_dir), "--timeout", "20")
     assert code == 0, err
     assert "ready in " in out and f"{server.url} serves deepseek-v4-flash" in out
     assert f"curl {server.url}/v1/chat/completions" in out and "OpenAI(" in out
@@ -331,7 +285,7 @@ def test_up_never_healthy_shows_logs_and_honours_timeout(
     with FakeVllm(healthy_after=None) as server:
         serve(monkeypatch, server)
         started = time.monotonic()
-        code, _, err = run(capsys, "up", "--out", str(tmp_path / "o"), "--timeout", "1")
+        code, _, err = run_cli(capsys, "up", "--out", str(tmp_path / "o"), "--timeout", "1")
         took = time.monotonic() - started
     assert code == 4 and took < 15
     assert "last 50 log lines:" in err and "CUDA out of memory" in err
@@ -352,7 +306,7 @@ def test_up_stops_waiting_when_the_container_exits(
     with FakeVllm(healthy_after=None) as server:
         serve(monkeypatch, server)
         started = time.monotonic()
-        code, _, err = run(capsys, "up", "--out", str(tmp_path / "o"), "--timeout", "60")
+        code, _, err = run_cli(capsys, "up", "--out", str(tmp_path / "o"), "--timeout", "60")
     assert code == 4 and time.monotonic() - started < 15
     assert "stopped before it was ready: vllm exited with code 1" in err
     assert "CUDA out of memory" in err
@@ -368,7 +322,7 @@ def test_ctrl_c_leaves_containers_running(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(local, "wait_ready", interrupted)
-    code, _, err = run(capsys, "up", "--out", str(tmp_path / "o"))
+    code, _, err = run_cli(capsys, "up", "--out", str(tmp_path / "o"))
     assert code == 130
     assert "the containers keep running" in err and "logs --no-color --tail 50 -f" in err
     assert f"deploy-kit down --out {tmp_path / 'o'}" in err
@@ -379,7 +333,7 @@ def test_compose_up_failure_is_reported(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], h200_machine: FakeBackend
 ) -> None:
     h200_machine.up_code = 1
-    code, _, err = run(capsys, "up", "--out", str(tmp_path / "o"))
+    code, _, err = run_cli(capsys, "up", "--out", str(tmp_path / "o"))
     assert code == 4 and "docker compose up failed with exit code 1" in err
 
 
@@ -405,10 +359,9 @@ def test_preflight_failure_writes_nothing(
     code: int,
     needle: str,
 ) -> None:
-    backend = FakeBackend(**change)
-    monkeypatch.setattr(cli_local, "backend_factory", lambda: backend)
+    backend = installed(monkeypatch, **change)
     out_dir = tmp_path / "o"
-    got, _, err = run(capsys, "up", "--out", str(out_dir), *args)
+    got, _, err = run_cli(capsys, "up", "--out", str(out_dir), *args)
     assert got == code and needle in err, err
     assert not out_dir.exists() and backend.ran == []
 
@@ -419,9 +372,9 @@ def test_plan_for_bigger_gpus_than_present(
     capsys: pytest.CaptureFixture[str],
     h200_machine: FakeBackend,
 ) -> None:
-    obs = tuple(parse_nvidia_smi_csv((SMI / "nvidia-smi-h100x8.csv").read_text()))
-    monkeypatch.setattr(local, "probe_gpus", lambda *a, **k: local.GpuProbe(obs))
-    code, _, err = run(capsys, "up", "-H", "8xH200", "--out", str(tmp_path / "o"))
+    found = nvidia_probe("nvidia-smi-h100x8.csv")
+    monkeypatch.setattr(local, "probe_gpus", lambda *a, **k: found)
+    code, _, err = run_cli(capsys, "up", "-H", "8xH200", "--out", str(tmp_path / "o"))
     assert code == 4 and "GiB per GPU" in err and "hint: use --detect" in err
     assert not (tmp_path / "o").exists()
 
@@ -434,7 +387,7 @@ def test_not_enough_disk(
 ) -> None:
     h200_machine.volume_bytes = 0
     monkeypatch.setattr(local, "free_bytes", lambda path: 20 * local.GIB)
-    code, _, err = run(capsys, "up", "--out", str(tmp_path / "o"))
+    code, _, err = run_cli(capsys, "up", "--out", str(tmp_path / "o"))
     assert code == 4 and "not enough disk for the weights" in err and "20 GiB free" in err
 
 
@@ -445,7 +398,7 @@ def test_busy_port(
     h200_machine: FakeBackend,
 ) -> None:
     monkeypatch.setattr(local, "port_free", lambda host, port: False)
-    code, _, err = run(capsys, "up", "--out", str(tmp_path / "o"))
+    code, _, err = run_cli(capsys, "up", "--out", str(tmp_path / "o"))
     assert code == 4 and "port 8000 on 127.0.0.1 is in use" in err
 
 
@@ -473,11 +426,10 @@ volumes:
 def test_down_keeps_the_cache_by_default(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    backend = FakeBackend()
-    monkeypatch.setattr(cli_local, "backend_factory", lambda: backend)
+    backend = installed(monkeypatch)
     out_dir = _bundle(tmp_path, NAMED)
     capsys.readouterr()
-    code, _, err = run(capsys, "down", "--out", str(out_dir))
+    code, _, err = run_cli(capsys, "down", "--out", str(out_dir))
     compose_file = out_dir.absolute() / "compose" / "compose.yaml"
     assert code == 0, err
     assert backend.ran == [
@@ -489,12 +441,11 @@ def test_down_keeps_the_cache_by_default(
 def test_down_volumes_says_the_size_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    backend = FakeBackend(volume_bytes=int(151.5 * local.GIB))
-    monkeypatch.setattr(cli_local, "backend_factory", lambda: backend)
+    backend = installed(monkeypatch, volume_bytes=int(151.5 * local.GIB))
     out_dir = _bundle(tmp_path, NAMED)
     (out_dir / "compose" / ".env").write_text("VLLM_API_KEY=k\n")
     capsys.readouterr()
-    code, _, err = run(capsys, "down", "--out", str(out_dir), "--volumes")
+    code, _, err = run_cli(capsys, "down", "--out", str(out_dir), "--volumes")
     assert code == 0
     size_at = err.index("removing the model cache volume deepseek-v4-flash_hf-cache (151.5 GiB)")
     assert size_at < err.index("$ docker compose")
@@ -504,15 +455,14 @@ def test_down_volumes_says_the_size_first(
 def test_down_volumes_removes_a_bind_mounted_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    backend = FakeBackend()
-    monkeypatch.setattr(cli_local, "backend_factory", lambda: backend)
+    installed(monkeypatch)
     cache = tmp_path / "var" / "cache" / "hf"
     (cache / "hub").mkdir(parents=True)
     (cache / "hub" / "blob").write_bytes(b"x" * 2048)
     compose = f"services:\n  vllm:\n    volumes:\n      - {cache}:/root/.cache/huggingface\n"
     out_dir = _bundle(tmp_path, compose)
     capsys.readouterr()
-    code, _, err = run(capsys, "down", "--out", str(out_dir), "--volumes")
+    code, _, err = run_cli(capsys, "down", "--out", str(out_dir), "--volumes")
     assert code == 0, err
     assert f"removing the model cache folder {cache} (0.0 GiB)" in err and not cache.exists()
 
@@ -520,23 +470,22 @@ def test_down_volumes_removes_a_bind_mounted_cache(
 def test_down_without_bundle_or_engine(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run(capsys, "down", "--out", str(tmp_path / "nothing"))
+    code, _, err = run_cli(capsys, "down", "--out", str(tmp_path / "nothing"))
     assert code == 2 and "no compose bundle" in err
     out_dir = _bundle(tmp_path, NAMED)
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/docker.sock")
     capsys.readouterr()
-    code, _, err = run(capsys, "down", "--out", str(out_dir))
+    code, _, err = run_cli(capsys, "down", "--out", str(out_dir))
     assert code == 4 and "no Docker engine reachable" in err
 
 
 def test_down_dry_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    backend = FakeBackend(engine_missing=True)
-    monkeypatch.setattr(cli_local, "backend_factory", lambda: backend)
+    backend = installed(monkeypatch, engine_missing=True)
     out_dir = _bundle(tmp_path, NAMED)
     capsys.readouterr()
-    code, out, _ = run(capsys, "down", "--out", str(out_dir), "--volumes", "--dry-run")
+    code, out, _ = run_cli(capsys, "down", "--out", str(out_dir), "--volumes", "--dry-run")
     assert code == 0 and out.strip().endswith("down -v") and backend.ran == []
 
 
@@ -573,6 +522,6 @@ def test_detection_without_discovery_module(monkeypatch: pytest.MonkeyPatch) -> 
         return real(name, *args)
 
     monkeypatch.setattr(importlib, "import_module", missing)
-    obs = tuple(parse_nvidia_smi_csv((SMI / "nvidia-smi-h200x8.csv").read_text()))
+    found = nvidia_probe("nvidia-smi-h200x8.csv")
     with pytest.raises(EnvironmentMissing, match="detection is not available"):
-        cli_local._detected_profile(local.GpuProbe(obs))
+        cli_local._detected_profile(found)

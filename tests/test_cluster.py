@@ -21,7 +21,7 @@ import pytest
 import urllib3
 from click.testing import CliRunner
 
-from deploy_kit import cli, cli_cluster, cluster
+from deploy_kit import cli_cluster, cluster
 from deploy_kit.errors import EnvironmentMissing, InputError
 from deploy_kit.k8s_objects import (
     apply_order,
@@ -30,6 +30,7 @@ from deploy_kit.k8s_objects import (
     pod_status,
     secret_references,
 )
+from tests.helpers import run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures"
 K8S = FIXTURES / "k8s"
@@ -849,12 +850,6 @@ def _free_local_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = cli.main(args)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.mark.usefixtures("no_cluster_env")
 def test_cli_without_a_cluster_exits_4_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -868,7 +863,7 @@ def test_cli_without_a_cluster_exits_4_with_one_line(
         ["status", "--kubeconfig", str(kc)],
         ["discover"],
     ):
-        code, out, err = _run(args, capsys)
+        code, out, err = run_cli(capsys, *args)
         assert code == 4, (args, err)
         assert err.startswith("error: ") and len(err.splitlines()[0]) < 300
         assert out == ""
@@ -879,10 +874,10 @@ def test_cli_apply_reports_per_object(
 ) -> None:
     conn = _ready_cluster(fake)
     monkeypatch.setattr(cluster, "connect", lambda *a, **k: conn)
-    code, out, _ = _run(["apply", str(MIXED), "-n", "llm"], capsys)
+    code, out, _ = run_cli(capsys, "apply", str(MIXED), "-n", "llm")
     assert code == 0
     assert "5 created" in out and "LeaderWorkerSet" in out
-    code, out, _ = _run(["apply", str(MIXED), "-n", "llm", "-o", "json"], capsys)
+    code, out, _ = run_cli(capsys, "apply", str(MIXED), "-n", "llm", "-o", "json")
     data = json.loads(out)
     assert {r["action"] for r in data["results"]} == {"unchanged"}
     assert data["field_manager"] == "deploy-kit"
@@ -894,7 +889,7 @@ def test_cli_apply_failure_prints_report_then_exits(
     conn = _ready_cluster(fake)
     fake.conflicts.add(("apps", "deployments", "llm", "deepseek-v4-flash"))
     monkeypatch.setattr(cluster, "connect", lambda *a, **k: conn)
-    code, out, err = _run(["apply", str(MIXED)], capsys)
+    code, out, err = run_cli(capsys, "apply", str(MIXED))
     assert code == 2
     assert "failed" in out and "skipped" in out
     assert "--force-conflicts" in err
@@ -908,11 +903,11 @@ def test_cli_apply_precheck_and_bad_bundle_exit_codes(
 ) -> None:
     monkeypatch.setattr(cluster, "connect", lambda *a, **k: _conn(fake, "llm"))
     fake.add_namespace("llm")
-    code, _, err = _run(["apply", str(MIXED)], capsys)
+    code, _, err = run_cli(capsys, "apply", str(MIXED))
     assert code == 4 and "Secret" in err
-    code, _, err = _run(["apply", str(tmp_path / "missing")], capsys)
+    code, _, err = run_cli(capsys, "apply", str(tmp_path / "missing"))
     assert code == 2 and "does not exist" in err
-    code, out, _ = _run(["apply", str(MIXED), "--dry-run=client"], capsys)
+    code, out, _ = run_cli(capsys, "apply", str(MIXED), "--dry-run=client")
     assert code == 0 and "5 planned" in out
 
 
@@ -921,7 +916,7 @@ def test_cli_status(
 ) -> None:
     conn = _ready_cluster(fake)
     monkeypatch.setattr(cluster, "connect", lambda *a, **k: conn)
-    code, out, _ = _run(["status", str(MIXED)], capsys)
+    code, out, _ = run_cli(capsys, "status", str(MIXED))
     assert code == 0 and "no pods match" in out
     fake.add(
         "",
@@ -929,7 +924,7 @@ def test_cli_status(
         "llm",
         _pod("lws-0", phase="Running", node="n1", containerStatuses=[_running(True, True)]),
     )
-    code, out, _ = _run(["status", str(MIXED), "-o", "json"], capsys)
+    code, out, _ = run_cli(capsys, "status", str(MIXED), "-o", "json")
     assert code == 0
     assert json.loads(out)[0]["stage"] == "serving"
 
@@ -940,7 +935,7 @@ def test_cli_discover_from_a_fake_cluster(
     for item in json.loads((NODES / "nodes-h100x2.json").read_text())["items"]:
         fake.add("", "nodes", None, item)
     monkeypatch.setattr(cluster, "connect", lambda *a, **k: _conn(fake))
-    code, out, _ = _run(["discover", "--context", "fake", "-o", "yaml"], capsys)
+    code, out, _ = run_cli(capsys, "discover", "--context", "fake", "-o", "yaml")
     assert code == 0
     assert "name: 2x8xH100" in out and "gpu: h100-sxm" in out
 
@@ -963,18 +958,9 @@ def test_rendered_bundle_applies_in_order(
     workload: str,
 ) -> None:
     """What `deploy-kit render --target kubernetes` writes goes through apply unchanged."""
-    code, _, err = _run(
-        [
-            "render",
-            "--hardware",
-            hardware,
-            "--target",
-            "kubernetes",
-            "--out",
-            str(tmp_path / "out"),
-            "-q",
-        ],
-        capsys,
+    out_dir = str(tmp_path / "out")
+    code, _, err = run_cli(
+        capsys, "render", "--hardware", hardware, "--target", "kubernetes", "--out", out_dir, "-q"
     )
     assert code == 0, err
     bundle = load_bundle(tmp_path / "out")  # finds out/kubernetes

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy_kit import cli, discovery, planner
+from deploy_kit import discovery, planner
 from deploy_kit.catalog import Catalog
 from deploy_kit.errors import EnvironmentMissing, InputError, PinnedKnobError, PlanError
 from deploy_kit.inventory import (
@@ -20,6 +20,7 @@ from deploy_kit.inventory import (
     parse_rocm_smi_json,
 )
 from deploy_kit.spec import HardwareProfile, Knobs
+from tests.helpers import run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NODES = FIXTURES / "nodes"
@@ -319,23 +320,17 @@ def test_local_unknown_and_mixed_gpus(catalog: Catalog) -> None:
 # --- CLI ----------------------------------------------------------------------------------------
 
 
-def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = cli.main(args)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_acceptance_discover_h100_file_then_plan(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     fixture = str(NODES / "nodes-h100x2.json")
-    code, out, _ = _run(["discover", "--from-file", fixture], capsys)
+    code, out, _ = run_cli(capsys, "discover", "--from-file", fixture)
     assert code == 0 and "2x8xH100" in out and "gpu-h100" in out
-    code, out, _ = _run(["discover", "--from-file", fixture, "-o", "yaml"], capsys)
+    code, out, _ = run_cli(capsys, "discover", "--from-file", fixture, "-o", "yaml")
     assert code == 0
     hw = tmp_path / "hw.yaml"
     hw.write_text(out)
-    code, out, err = _run(["plan", "--hardware", str(hw), "-o", "json"], capsys)
+    code, out, err = run_cli(capsys, "plan", "--hardware", str(hw), "-o", "json")
     assert code == 0, err
     plan = json.loads(out)
     assert plan["hardware"]["name"] == "2x8xH100"
@@ -347,32 +342,31 @@ def test_discover_out_json_and_pool_choice(
 ) -> None:
     fixture = str(NODES / "nodes-mixed.json")
     out_file = tmp_path / "h200.yaml"
-    code, _, err = _run(
-        ["discover", "--from-file", fixture, "--pool", "h200", "--out", str(out_file), "-q"],
-        capsys,
+    code, _, err = run_cli(
+        capsys, "discover", "--from-file", fixture, "--pool", "h200", "--out", str(out_file), "-q"
     )
     assert code == 0 and err == ""
     assert "name: 8xH200" in out_file.read_text()
-    code, out, err = _run(["discover", "--from-file", fixture, "-o", "json"], capsys)
+    code, out, err = run_cli(capsys, "discover", "--from-file", fixture, "-o", "json")
     rows = json.loads(out)
     assert [r["pool"] for r in rows] == ["gpu-h100", "h200"]
     assert "choose another with --pool" in err and "warning: node" in err
-    code, _, err = _run(["discover", "--from-file", fixture, "--pool", "nope"], capsys)
+    code, _, err = run_cli(capsys, "discover", "--from-file", fixture, "--pool", "nope")
     assert code == 2 and "gpu-h100, h200" in err
 
 
 def test_discover_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, _, err = _run(["discover", "--from-file", str(NODES / "nodes-none.json")], capsys)
+    code, _, err = run_cli(capsys, "discover", "--from-file", str(NODES / "nodes-none.json"))
     assert code == 4 and "no usable GPU node pool" in err and "3 without GPUs" in err
     junk = tmp_path / "junk.json"
     junk.write_text("{not json")
-    code, _, err = _run(["discover", "--from-file", str(junk)], capsys)
+    code, _, err = run_cli(capsys, "discover", "--from-file", str(junk))
     assert code == 2 and "not valid JSON" in err
-    code, _, err = _run(["discover", "--from-file", str(junk), "--kubeconfig", str(junk)], capsys)
+    code, _, err = run_cli(capsys, "discover", "--from-file", str(junk), "--kubeconfig", str(junk))
     assert code == 2
     yaml_nodes = tmp_path / "nodes.yaml"
     yaml_nodes.write_text(json.dumps(json.loads((NODES / "nodes-h200x1.json").read_text())))
-    code, out, _ = _run(["discover", "--from-file", str(yaml_nodes), "-o", "yaml"], capsys)
+    code, out, _ = run_cli(capsys, "discover", "--from-file", str(yaml_nodes), "-o", "yaml")
     assert code == 0 and "name: 8xH200" in out
 
 
@@ -385,10 +379,10 @@ def test_discover_local(
     obs = parse_nvidia_smi_csv((SMI / "nvidia-smi-h200x8.csv").read_text())
     fake_local.detect_gpus = lambda: obs  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "deploy_kit.local", fake_local)
-    code, out, _ = _run(["discover", "--local", "-o", "yaml"], capsys)
+    code, out, _ = run_cli(capsys, "discover", "--local", "-o", "yaml")
     assert code == 0 and "name: 8xH200" in out
     monkeypatch.setitem(sys.modules, "deploy_kit.local", None)
-    code, _, err = _run(["discover", "--local"], capsys)
+    code, _, err = run_cli(capsys, "discover", "--local")
     assert code == 4 and "local GPU detection is unavailable" in err
-    code, _, err = _run(["discover", "--local", "--from-file", "x.json"], capsys)
+    code, _, err = run_cli(capsys, "discover", "--local", "--from-file", "x.json")
     assert code == 2

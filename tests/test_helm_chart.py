@@ -6,7 +6,6 @@ import copy
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from deploy_kit.render.helm_values import HelmValues, consistency_problems
+from tests.helpers import one, walk
 
 REPO = Path(__file__).resolve().parents[1]
 CHART = REPO / "charts" / "deepseek-v4"
@@ -73,12 +73,6 @@ def write_values(tmp_path: Path, values: Doc, name: str = "values.yaml") -> Path
     return path
 
 
-def one(docs: list[Doc], kind: str) -> Doc:
-    found = [d for d in docs if d["kind"] == kind]
-    assert len(found) == 1, f"expected one {kind}, got {len(found)}"
-    return found[0]
-
-
 def vllm_container(pod_spec: Doc) -> Doc:
     containers = pod_spec["containers"]
     assert [c["name"] for c in containers] == ["vllm"]
@@ -104,16 +98,6 @@ def chart_defaults() -> Doc:
 def multi_node_values() -> Doc:
     data: Doc = yaml.safe_load(MULTI_NODE.read_text(encoding="utf-8"))
     return data
-
-
-def walk(node: Any) -> Iterator[Any]:
-    yield node
-    if isinstance(node, dict):
-        for value in node.values():
-            yield from walk(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from walk(item)
 
 
 def strict_crd_schema(node: Any) -> Any:

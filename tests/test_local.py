@@ -6,10 +6,8 @@ import json
 import os
 import socket
 import stat
-import threading
 import time
 from collections.abc import Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -22,6 +20,7 @@ from deploy_kit.docker_client import DockerBackend, classify_engine_error, compo
 from deploy_kit.errors import EnvironmentMissing, ExitCode
 from deploy_kit.inventory import parse_nvidia_smi_csv, parse_rocm_smi_json
 from deploy_kit.spec import Plan
+from tests.helpers import FakeVllm, nvidia_probe
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DOCKER = FIXTURES / "docker"
@@ -38,13 +37,6 @@ def facts(info: str, version: str = "version-28.json", host: str = local.DEFAULT
 def h200() -> Plan:
     plan: Plan = make_plan({"hardware_": "8xH200"})
     return plan
-
-
-def probe(*names: str) -> local.GpuProbe:
-    obs = []
-    for name in names:
-        obs += parse_nvidia_smi_csv((SMI / name).read_text())
-    return local.GpuProbe(tuple(obs))
 
 
 # --- engine facts and checks --------------------------------------------------------------------
@@ -270,12 +262,12 @@ def test_run_tool_times_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_check_gpus_enough(h200: Plan) -> None:
-    result = local.check_gpus(h200, probe("nvidia-smi-h200x8.csv"))
+    result = local.check_gpus(h200, nvidia_probe("nvidia-smi-h200x8.csv"))
     assert result.ok and "8 x NVIDIA H200" in result.message
 
 
 def test_check_gpus_too_little_memory(h200: Plan) -> None:
-    result = local.check_gpus(h200, probe("nvidia-smi-h100x8.csv"))
+    result = local.check_gpus(h200, nvidia_probe("nvidia-smi-h100x8.csv"))
     assert not result.ok and "GiB per GPU" in result.message and "--detect" in (result.hint or "")
 
 
@@ -520,68 +512,6 @@ def test_ensure_env_file_replaces_a_placeholder_in_place(tmp_path: Path) -> None
 
 
 # --- the wait loop against a real server on 127.0.0.1 -------------------------------------------
-
-
-class FakeVllm:
-    """A loopback server that answers /health 503 until `healthy_after` seconds have passed."""
-
-    def __init__(
-        self,
-        healthy_after: float | None,
-        models: Sequence[str] = ("deepseek-v4-flash",),
-        key: str | None = None,
-    ) -> None:
-        self.healthy_after = healthy_after
-        self.models = list(models)
-        self.key = key
-        self.seen: list[tuple[str, str | None]] = []
-        self.started = time.monotonic()
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                owner.seen.append((self.path, self.headers.get("Authorization")))
-                ready = owner.healthy_after is not None and (
-                    time.monotonic() - owner.started >= owner.healthy_after
-                )
-                if self.path == "/health":
-                    self._send(200 if ready else 503, b"")
-                elif self.path == "/v1/models":
-                    if owner.key and self.headers.get("Authorization") != f"Bearer {owner.key}":
-                        self._send(401, b'{"error": "Unauthorized"}')
-                        return
-                    data = [{"id": m, "object": "model"} for m in owner.models]
-                    self._send(200, json.dumps({"object": "list", "data": data}).encode())
-                else:
-                    self._send(404, b"")
-
-            def _send(self, code: int, body: bytes) -> None:
-                self.send_response(code)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> FakeVllm:
-        self.started = time.monotonic()
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
 
 
 @pytest.fixture

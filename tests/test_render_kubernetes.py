@@ -6,7 +6,6 @@ import os
 import re
 import shlex
 import subprocess
-from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from deploy_kit.validate.structural import (
     parse_yaml_docs,
 )
 from deploy_kit.validate.tools import find_tool, tool_available
+from tests.helpers import one, walk
 
 REPO = Path(__file__).resolve().parents[1]
 CRDS = REPO.parent / "shared" / "crds"
@@ -79,12 +79,6 @@ def manifests(files: dict[str, str]) -> list[Doc]:
     ]
 
 
-def one(docs: list[Doc], kind: str) -> Doc:
-    found = [d for d in docs if d["kind"] == kind]
-    assert len(found) == 1, f"expected one {kind}, got {len(found)}"
-    return found[0]
-
-
 def pod_specs(docs: list[Doc]) -> dict[str, Doc]:
     """Pod spec per role: leader (Deployment pod or LWS leader) and worker (LWS only)."""
     for doc in docs:
@@ -104,16 +98,6 @@ def container(pod: Doc) -> Doc:
     assert ctr["name"] == "vllm"
     result: Doc = ctr
     return result
-
-
-def walk(node: Any) -> Iterator[Any]:
-    yield node
-    if isinstance(node, dict):
-        for value in node.values():
-            yield from walk(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from walk(item)
 
 
 # ---------------------------------------------------------------- expansion, as the cluster does it

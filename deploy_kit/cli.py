@@ -393,6 +393,23 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        # Writing --out under a file, into a read-only directory, a full disk: name the path.
+        where = f" {exc.filename}" if exc.filename else ""
+        click.echo(f"error: cannot write or read{where}: {exc.strerror or exc}", err=True)
+        return int(ExitCode.BAD_INPUT)
+    except ValueError as exc:
+        if "null byte" not in str(exc):
+            if debug:
+                raise
+            click.echo(
+                f"internal error: ValueError: {exc} (a bug; report it at {REPORT_URL})", err=True
+            )
+            return int(ExitCode.INTERNAL)
+        click.echo(
+            "error: a path argument (--out, --hardware, -f, ...) contains a NUL byte", err=True
+        )
+        return int(ExitCode.BAD_INPUT)
     except Exception as exc:
         if debug:
             raise

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from deploy_kit.errors import InputError
 from deploy_kit.validate.structural import DEFAULT_K8S_VERSION
 from deploy_kit.vllm_flags import DEFAULT_VLLM_VERSION
 
@@ -78,6 +79,14 @@ def lint(
         tools=not no_tools,
         vllm_version=vllm_version,
     )
+    if not result.files:
+        # A mistyped path must not pass CI silently.
+        skipped = f" ({len(result.skipped)} file(s) skipped as not deployment files)"
+        raise InputError(
+            f"nothing to lint in {', '.join(str(p) for p in paths)}"
+            f"{skipped if result.skipped else ''}",
+            hint="point lint at Kubernetes YAML, compose files, Dockerfiles or Helm values",
+        )
     if output == "json":
         text = rep.to_json(result)
     elif output == "sarif":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from typing import Any
 
 import click
 
-from deploy_kit import local
+from deploy_kit import local, vllm
 from deploy_kit.cli import KNOB_KEYS, make_plan, plan_options
 from deploy_kit.docker_client import Backend, DockerBackend
 from deploy_kit.errors import EnvironmentMissing, InputError
@@ -251,7 +252,6 @@ def up(
 
 
 def _environ() -> dict[str, str]:
-    import os
 
     return dict(os.environ)
 
@@ -396,8 +396,20 @@ def endpoint_for(rctx: Any) -> str:
     return local.endpoint(rctx.options.publish_address, rctx.port)
 
 
+def _known_secrets(env_file: Path | None) -> list[str]:
+    """Secret values this run knows (environment and the bundle's .env), to hide from logs."""
+    values = local.read_env_file(env_file) if env_file is not None else {}
+    names = (vllm.ENV_HF_TOKEN, vllm.ENV_API_KEY, "HUGGING_FACE_HUB_TOKEN")
+    environ = _environ()
+    found = [environ.get(n, "") for n in names] + [values.get(n, "") for n in names]
+    # Very short values would redact ordinary words; real tokens and keys are long.
+    return sorted({v for v in found if len(v) >= 8}, key=len, reverse=True)
+
+
 def _show_logs(backend: Backend, cmds: local.ComposeCommands) -> None:
     code, text = backend.output(cmds.logs(LOG_TAIL))
+    for secret in _known_secrets(cmds.env_file):  # a container may echo its secrets
+        text = text.replace(secret, "[redacted]")
     lines = [ln for ln in text.splitlines() if ln.strip()][-LOG_TAIL:]
     if not lines:
         _err(f"(no container logs: {local.shell(cmds.logs(LOG_TAIL))} exited {code})")

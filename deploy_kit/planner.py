@@ -377,6 +377,11 @@ def _check_pins(t: Target, hw: HardwareProfile, k: Knobs) -> None:
         )
 
 
+def _check_image(k: Knobs) -> None:
+    if k.image is not None:
+        vllm.require_pinned(k.image)
+
+
 def _check_version(t: Target, hw: HardwareProfile, k: Knobs) -> tuple[str, list[str]]:
     version = k.vllm_version or vllm.PINNED_VLLM
     try:
@@ -465,6 +470,7 @@ def _plan(
         hint = _suggest(catalog, t, hw, knobs, unsupported=True) if suggest else None
         raise PlanError(f"{t.model.name} cannot run on {hw.name}: {support.reason}", hint=hint)
     _check_pins(t, hw, knobs)
+    _check_image(knobs)
     version, version_warns = _check_version(t, hw, knobs)
     context, found, notes = _choose_context(t, hw, knobs, catalog)
     if found.pinned_rule is not None:

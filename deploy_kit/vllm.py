@@ -7,6 +7,7 @@ import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from deploy_kit.errors import InputError
 from deploy_kit.spec import Checkpoint, GpuSpec
 
 if TYPE_CHECKING:
@@ -100,6 +101,18 @@ def image_for(gpu: GpuSpec, version: str) -> str:
     """The pinned official image for the GPU's vendor (never `latest`)."""
     repo = "vllm/vllm-openai-rocm" if gpu.vendor == "amd" else "vllm/vllm-openai"
     return f"{repo}:v{version}"
+
+
+def require_pinned(image: str) -> None:
+    """A version tag or a digest; `latest` or no tag would let the base change under the plan."""
+    name = image.rsplit("/", 1)[-1]
+    tag = name.split(":", 1)[1] if ":" in name else ""
+    if "@sha256:" in image or (tag and tag != "latest"):
+        return
+    raise InputError(
+        f"image {image!r} is not pinned to a version",
+        hint="pass --image REPO:TAG with a release tag (or REPO@sha256:DIGEST), never latest",
+    )
 
 
 def _json(value: object) -> str:

@@ -65,7 +65,7 @@ class _TrustedLoader(_NoDuplicateKeys, _TRUSTED_BASE):  # type: ignore[valid-typ
     """For deploy-kit's own data files only."""
 
 
-def _check_shape(value: Any, origin: str) -> None:
+def check_shape(value: Any, origin: str) -> None:
     """Refuse data nested too deeply or expanding past MAX_ELEMENTS values."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     seen = 0
@@ -88,24 +88,29 @@ def read_text(path: Path, *, what: str = "file", limit: int = MAX_FILE_BYTES) ->
     """Read a small text file or raise InputError saying what is wrong with it."""
     if "\x00" in str(path):
         raise InputError(f"{what} path contains a NUL byte")
-    if path.is_dir():
-        raise InputError(f"{what} {path} is a directory, expected a file")
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise InputError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    if size > limit:
-        raise InputError(f"{what} {path} is {size} bytes; the limit is {limit} bytes")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    raw = read_bounded(path, what=what, limit=limit)
     if b"\x00" in raw:
         raise InputError(f"{what} {path} is binary, expected YAML or JSON text")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{what} {path} is not UTF-8 text") from None
+
+
+def read_bounded(path: Path, *, what: str, limit: int) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes (never reads past the limit)."""
+    if path.is_dir():
+        raise InputError(f"{what} {path} is a directory, expected a file")
+    try:
+        if path.exists() and not path.is_file():
+            raise InputError(f"{what} {path} is not a regular file (device, FIFO or socket)")
+        with path.open("rb") as fh:
+            raw = fh.read(limit + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if len(raw) > limit:
+        raise InputError(f"{what} {path} is larger than the limit of {limit} bytes")
+    return raw
 
 
 def parse_yaml(text: str, *, origin: str, trusted: bool = False) -> Any:
@@ -126,7 +131,7 @@ def parse_yaml(text: str, *, origin: str, trusted: bool = False) -> Any:
         raise InputError(f"{origin}: nested too deeply") from None
     finally:
         loader.dispose()
-    _check_shape(data, origin)
+    check_shape(data, origin)
     return data
 
 

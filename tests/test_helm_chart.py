@@ -485,6 +485,48 @@ def test_non_root_gets_a_writable_home(helm: Path, tmp_path: Path) -> None:
     assert mounts["home"] == "/home/vllm" and mounts["tmp"] == "/tmp"
 
 
+@pytest.mark.tools
+def test_defaults_run_non_root(single: list[Doc]) -> None:
+    pod = one(single, "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001
+    assert pod["securityContext"]["fsGroup"] == 10001
+    ctr = vllm_container(pod)
+    env = {e["name"]: e.get("value") for e in ctr["env"]}
+    assert env["HOME"] == "/home/vllm"
+    assert env["HF_HOME"] == "/home/vllm/.cache/huggingface"
+    mounts = {m["name"]: m["mountPath"] for m in ctr["volumeMounts"]}
+    assert mounts["home"] == "/home/vllm" and mounts["model-cache"] == env["HF_HOME"]
+
+
+@pytest.mark.tools
+def test_root_needs_the_uid_cleared(helm: Path, tmp_path: Path) -> None:
+    """Root (as deploy-kit writes for AMD): runAsNonRoot false and the uid/gid set to null."""
+    values = {
+        "podSecurityContext": {
+            "runAsNonRoot": False,
+            "runAsUser": None,
+            "runAsGroup": None,
+            "fsGroup": None,
+            "fsGroupChangePolicy": None,
+        },
+        "modelCache": {"mountPath": "/root/.cache/huggingface"},
+    }
+    docs = template(helm, "-f", write_values(tmp_path, values))
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"] == {
+        "runAsNonRoot": False,
+        "supplementalGroups": [],
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    ctr = vllm_container(pod)
+    assert "HOME" not in {e["name"] for e in ctr["env"]}
+    assert "home" not in {v["name"] for v in pod["volumes"]}
+    # runAsNonRoot false alone keeps the default uid 10001, so /root stays refused.
+    only_flag = {"podSecurityContext": {"runAsNonRoot": False}, "modelCache": values["modelCache"]}
+    assert "is under /root" in template_error(helm, "-f", write_values(tmp_path, only_flag))
+
+
 # ---------------------------------------------------------------- helm: guards
 
 
@@ -541,6 +583,11 @@ GUARD_CASES = [
         "HF_TOKEN is set inline",
     ),
     ({"replicas": 2}, "[ReadWriteMany]", "[ReadWriteMany]"),
+    (
+        {"modelCache": {"mountPath": "/root/.cache/huggingface"}},
+        "is under /root, which a non-root uid cannot enter",
+        "is under /root, which a non-root uid cannot enter",
+    ),
     (
         {
             "autoscaling": {

@@ -186,9 +186,8 @@ def test_deterministic(model: str, preset: str) -> None:
 
 @pytest.mark.parametrize("image", ["vllm/vllm-openai:latest", "vllm/vllm-openai"])
 def test_unpinned_image_is_refused(image: str) -> None:
-    plan = deploy_kit.plan("deepseek-v4-flash", "8xH200", Knobs(image=image))
     with pytest.raises(InputError, match="not pinned"):
-        docker_files(plan)
+        deploy_kit.plan("deepseek-v4-flash", "8xH200", Knobs(image=image))
 
 
 def test_digest_pinned_image_is_accepted() -> None:

@@ -124,6 +124,25 @@ def test_chart_defaults_are_the_flash_8xh200_plan() -> None:
     assert defaults.affinity == {} and planned.affinity
 
 
+def test_amd_values_clear_the_chart_non_root_defaults() -> None:
+    """helm merges values over the chart's (non-root) defaults: only explicit nulls drop the
+    uid/gid keys, so an AMD values file runs as root with its cache under /root."""
+    ctx = build_context(plan_of("deepseek-v4-flash", "4xMI355X"), RenderOptions(), "helm")
+    values = helm_values(ctx).to_values()
+    assert values["podSecurityContext"] == {
+        "runAsNonRoot": False,
+        "runAsUser": None,
+        "runAsGroup": None,
+        "fsGroup": None,
+        "fsGroupChangePolicy": None,
+        "supplementalGroups": [],
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert values["modelCache"]["mountPath"] == "/root/.cache/huggingface"
+    nvidia = build_context(plan_of("deepseek-v4-flash", "8xH200"), RenderOptions(), "helm")
+    assert None not in helm_values(nvidia).to_values()["podSecurityContext"].values()
+
+
 def test_deterministic_and_secret_free(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_TOKEN", CANARY)
     monkeypatch.setenv("VLLM_API_KEY", CANARY)

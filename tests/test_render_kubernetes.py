@@ -308,6 +308,44 @@ def test_security_context() -> None:
             ]
 
 
+@pytest.mark.parametrize("hardware", ["8xH200", "2x8xH200"])
+def test_nvidia_pods_run_non_root_with_a_writable_home(hardware: str) -> None:
+    """uid 10001 as the Dockerfile target; HOME and the HF cache outside /root."""
+    docs = manifests(render_target(plan_of("deepseek-v4-flash", hardware), "kubernetes"))
+    for pod in pod_specs(docs).values():
+        assert pod["securityContext"] == {
+            "runAsNonRoot": True,
+            "runAsUser": 10001,
+            "runAsGroup": 10001,
+            "fsGroup": 10001,
+            "fsGroupChangePolicy": "OnRootMismatch",
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
+        ctr = container(pod)
+        env = {e["name"]: e.get("value") for e in ctr["env"]}
+        assert env["HOME"] == "/home/vllm"
+        assert env["HF_HOME"] == "/home/vllm/.cache/huggingface"
+        mounts = {m["name"]: m["mountPath"] for m in ctr["volumeMounts"]}
+        assert mounts["home"] == "/home/vllm" and mounts["model-cache"] == env["HF_HOME"]
+        assert not any(p.startswith("/root") for p in mounts.values())
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["home"] == {"name": "home", "emptyDir": {}}
+
+
+def test_amd_pods_keep_root() -> None:
+    """ROCm device group ids vary per host: AMD stays root, its cache under /root."""
+    docs = manifests(render_target(plan_of("deepseek-v4-flash", "4xMI355X"), "kubernetes"))
+    for pod in pod_specs(docs).values():
+        assert pod["securityContext"] == {
+            "runAsNonRoot": False,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
+        ctr = container(pod)
+        env = {e["name"]: e.get("value") for e in ctr["env"]}
+        assert "HOME" not in env and env["HF_HOME"] == "/root/.cache/huggingface"
+        assert "home" not in {v["name"] for v in pod["volumes"]}
+
+
 # ---------------------------------------------------------------- options
 
 

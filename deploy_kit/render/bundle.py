@@ -9,7 +9,8 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from types import FrameType
@@ -92,6 +93,9 @@ def write_bundle(out: Path, files: dict[str, str], *, force: bool = False) -> Wr
 
     Files deploy-kit wrote before and nobody changed are replaced; a file a person edited (or a
     file deploy-kit never wrote) is never overwritten unless `force`, which keeps a `.bak`.
+    A crash at any point leaves either the old bundle or the new one: the new tree is staged
+    beside `out` (unchanged files hard-linked, not copied), what was written is fsynced, then
+    the directories are swapped by rename.
     """
     for rel in files:
         _check_rel(rel)
@@ -99,18 +103,21 @@ def write_bundle(out: Path, files: dict[str, str], *, force: bool = False) -> Wr
         raise InputError(f"--out {out} exists and is not a directory")
     out = out.resolve()
     _restore_interrupted_swap(out)
-    old = _read_manifest(out) if out.is_dir() else {}
+    existed = out.is_dir()
+    old = _read_manifest(out) if existed else {}
     report = WriteReport(out=out)
     encoded = {rel: text.encode("utf-8") for rel, text in sorted(files.items())}
+    manifest = {rel: sha256(data) for rel, data in encoded.items()}
+    on_disk: dict[str, str] = {}  # digest of what `out` holds now, for the files we write
     conflicts = []
-    for rel, data in encoded.items():
+    for rel in encoded if existed else ():
         target = out / rel
         if not target.exists():
             continue
         if target.is_dir():
             raise InputError(f"{target} is a directory where deploy-kit writes a file")
-        current = sha256(target.read_bytes())
-        if current == sha256(data):
+        current = on_disk[rel] = sha256(target.read_bytes())
+        if current == manifest[rel]:
             continue
         if old.get(rel) != current:
             conflicts.append(rel)
@@ -122,24 +129,22 @@ def write_bundle(out: Path, files: dict[str, str], *, force: bool = False) -> Wr
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
         try:
             os.chmod(staging, 0o755)  # mkdtemp's 0700 would become the bundle's mode
-            if out.is_dir():
-                shutil.copytree(out, staging, dirs_exist_ok=True, symlinks=True)
-            manifest: dict[str, str] = {}
+            stage = _Stage(staging)
+            if existed:
+                stage.mirror(out)
             for rel, data in encoded.items():
                 target = staging / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                digest = sha256(data)
-                manifest[rel] = digest
-                if target.is_file() and sha256(target.read_bytes()) == digest:
+                if on_disk.get(rel) == manifest[rel] and target.is_file():
                     report.unchanged.append(rel)
                     continue
+                stage.mkdirs(target.parent)
                 if rel in conflicts:
-                    shutil.copy2(target, target.with_name(target.name + ".bak"))
+                    stage.keep(target, target.with_name(target.name + ".bak"))
                     report.backups.append(rel + ".bak")
-                target.write_bytes(data)
+                stage.write(target, data)
                 report.written.append(rel)
             for rel, digest in old.items():
-                if rel in manifest:
+                if rel in manifest or not _inside(rel):
                     continue
                 stale = staging / rel
                 if stale.is_file() and sha256(stale.read_bytes()) == digest:
@@ -147,12 +152,11 @@ def write_bundle(out: Path, files: dict[str, str], *, force: bool = False) -> Wr
                     report.removed.append(rel)
                 elif stale.is_file():
                     report.kept_edited.append(rel)
-            (staging / MANIFEST).write_text(
-                json.dumps({"generator": "deploy-kit", "files": manifest}, indent=2, sort_keys=True)
-                + "\n",
-                encoding="utf-8",
+            text = json.dumps(
+                {"generator": "deploy-kit", "files": manifest}, indent=2, sort_keys=True
             )
-            _fsync_tree(staging)
+            stage.write(staging / MANIFEST, (text + "\n").encode("utf-8"), unless_equal=True)
+            stage.sync()
             _swap(staging, out)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -160,18 +164,160 @@ def write_bundle(out: Path, files: dict[str, str], *, force: bool = False) -> Wr
     return report
 
 
-def _fsync_tree(root: Path) -> None:
-    for dirpath, _dirs, names in os.walk(root):
-        for name in names:
-            with open(os.path.join(dirpath, name), "rb") as fh:
-                os.fsync(fh.fileno())
+def _same(path: Path, data: bytes) -> bool:
+    return path.is_file() and not path.is_symlink() and path.read_bytes() == data
+
+
+def _inside(rel: str) -> bool:
+    try:
+        _check_rel(rel)
+    except InputError:
+        return False  # a damaged manifest never makes deploy-kit delete outside the bundle
+    return True
+
+
+class _Stage:
+    """The staging tree: what was linked, written and created, so only that is fsynced."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dirs: list[Path] = [root]
+        self.files: list[Path] = []
+
+    def mirror(self, src: Path) -> None:
+        """The old bundle's tree, each file hard-linked (a copy where links are not possible):
+        unchanged files are then neither copied nor written nor fsynced again."""
+        shutil.copystat(src, self.root)
+        for dirpath, dirnames, filenames in os.walk(src):
+            here = self.root / os.path.relpath(dirpath, src)
+            for name in list(dirnames):
+                if os.path.islink(os.path.join(dirpath, name)):
+                    dirnames.remove(name)
+                    filenames.append(name)
+                    continue
+                (here / name).mkdir()
+                shutil.copystat(os.path.join(dirpath, name), here / name)
+                self.dirs.append(here / name)
+            for name in filenames:
+                self._link(os.path.join(dirpath, name), here / name)
+
+    def _link(self, src: str, dst: Path) -> None:
+        if os.path.islink(src):
+            os.symlink(os.readlink(src), dst)
+            return
+        try:
+            os.link(src, dst)
+        except OSError:  # no hard links on this filesystem (or too many): a durable copy
+            shutil.copy2(src, dst)
+            self.files.append(dst)
+
+    def mkdirs(self, path: Path) -> None:
+        missing = []
+        while not path.is_dir():
+            missing.append(path)
+            path = path.parent
+        for d in reversed(missing):
+            d.mkdir()
+            self.dirs.append(d)
+
+    def keep(self, target: Path, bak: Path) -> None:
+        """The edited file becomes `.bak`: renamed (the old bundle keeps its own link), or its
+        content copied when it is a symlink. Synced either way: a person's edit may not be."""
+        if target.is_symlink() or not target.is_file():
+            shutil.copy2(target, bak)
+        else:
+            os.replace(target, bak)
+        self.files.append(bak)
+
+    def write(self, target: Path, data: bytes, *, unless_equal: bool = False) -> None:
+        if unless_equal and _same(target, data):
+            return
+        # A linked file is shared with the old bundle: replace the entry, never write through.
+        if target.is_symlink() or target.exists():
+            target.unlink()
+        target.write_bytes(data)
+        self.files.append(target)
+
+    def sync(self) -> None:
+        """fsync what is new: written files first, then every directory of the staged tree."""
+        with _pool() as pool:
+            _fsync_all(pool, self.files)
+            _fsync_all(pool, self.dirs)
+
+
+# fsync waits on the disk, not the CPU: run many at once so the filesystem commits its journal
+# for a batch instead of once per file (several times faster on ext4 and xfs).
+_FSYNC_WORKERS = 16
+_swaps = 0
+
+
+@dataclass
+class _Batch:
+    pool: ThreadPoolExecutor
+    parents: set[Path] = field(default_factory=set)
+    jobs: list[Future[None]] = field(default_factory=list)
+
+
+_batch: _Batch | None = None
+
+
+@contextlib.contextmanager
+def batch() -> Iterator[None]:
+    """Write many bundles in a row: each swap stays atomic, but the replaced trees are removed
+    in the background and each parent directory is fsynced once, when the batch ends."""
+    global _batch
+    if _batch is not None:  # already inside one
+        yield
+        return
+    with ThreadPoolExecutor(_FSYNC_WORKERS, thread_name_prefix="dk-bundle") as pool:
+        _batch = current = _Batch(pool)
+        try:
+            yield
+        finally:
+            _batch = None
+            for job in current.jobs:
+                job.result()
+            _fsync_all(pool, sorted(current.parents))
+
+
+@contextlib.contextmanager
+def _pool() -> Iterator[ThreadPoolExecutor]:
+    """The batch's threads, or threads for this one bundle (none outlives its caller)."""
+    if _batch is not None:
+        yield _batch.pool
+        return
+    with ThreadPoolExecutor(_FSYNC_WORKERS, thread_name_prefix="dk-bundle") as pool:
+        yield pool
+
+
+def _fsync_all(pool: ThreadPoolExecutor, paths: Iterable[Path]) -> None:
+    for _ in pool.map(_fsync, paths):
+        pass
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _swap(staging: Path, out: Path) -> None:
+    global _swaps
     if not out.exists():
         staging.rename(out)
+        prev = None
+    else:
+        _swaps += 1  # a unique name: a batch may still be removing an earlier one
+        prev = out.parent / f".{out.name}.prev-{os.getpid()}-{_swaps}"
+        out.rename(prev)
+        staging.rename(out)
+    if _batch is not None:  # many bundles: old trees go in the background, parents at the end
+        _batch.parents.add(out.parent)
+        if prev is not None:
+            _batch.jobs.append(_batch.pool.submit(shutil.rmtree, prev, True))
         return
-    prev = out.parent / f".{out.name}.prev-{os.getpid()}"
-    out.rename(prev)
-    staging.rename(out)
-    shutil.rmtree(prev, ignore_errors=True)
+    if prev is not None:
+        shutil.rmtree(prev, ignore_errors=True)
+    _fsync(out.parent)  # the renames themselves

@@ -10,7 +10,7 @@ from deploy_kit import vllm
 from deploy_kit.catalog import load_catalog
 from deploy_kit.errors import InputError
 from deploy_kit.render.context import RenderContext, header_lines
-from deploy_kit.render.docker import HEAD_ENV, Health, health, require_pinned
+from deploy_kit.render.docker import HEAD_ENV, Health, health
 from deploy_kit.render.templating import render_template
 
 # Compose fills `${HEAD_IP}` (and the per-node values below) from the .env beside the files.
@@ -75,7 +75,7 @@ class NodeFile:
 
 
 def render(ctx: RenderContext) -> dict[str, str]:
-    require_pinned(ctx.image)
+    vllm.require_pinned(ctx.image)
     check_publish(ctx)
     if ctx.plan.nodes > 1:
         return _render_multi(ctx)

@@ -45,7 +45,11 @@ class RenderOptions(Base):
         pattern=r"^/[A-Za-z0-9._/-]*$",
         description="Host directory for hostPath cache / compose bind mount",
     )
-    storage_class: str | None = Field(default=None, description="StorageClass of the cache PVC")
+    storage_class: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
+        description="StorageClass of the cache PVC (a DNS subdomain name)",
+    )
     hf_token_secret: str = Field(default="hf-token", description="Secret holding the HF token")
     api_key: bool = Field(
         default=True, description="Require an API key (VLLM_API_KEY from a Secret / env file)"

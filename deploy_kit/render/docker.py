@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from deploy_kit import vllm
 from deploy_kit.catalog import load_catalog
-from deploy_kit.errors import InputError
 from deploy_kit.render.context import RenderContext, header_lines
 from deploy_kit.render.templating import render_template
 from deploy_kit.spec import Plan
@@ -174,21 +173,9 @@ def _run_lines(ctx: RenderContext, tag: str) -> list[str]:
     return [line + " \\" for line in lines[:-1]] + lines[-1:]
 
 
-def require_pinned(image: str) -> None:
-    """A version tag or a digest; `latest` or no tag would let the base change under the plan."""
-    name = image.rsplit("/", 1)[-1]
-    tag = name.split(":", 1)[1] if ":" in name else ""
-    if "@sha256:" in image or (tag and tag != "latest"):
-        return
-    raise InputError(
-        f"image {image!r} is not pinned to a version",
-        hint="pass --image REPO:TAG with a release tag (or REPO@sha256:DIGEST), never latest",
-    )
-
-
 def render(ctx: RenderContext) -> dict[str, str]:
     plan = ctx.plan
-    require_pinned(ctx.image)
+    vllm.require_pinned(ctx.image)
     bake = None
     if ctx.options.bake_weights:
         bake = Bake(

@@ -23,6 +23,7 @@ from deploy_kit.render.helm_values import (
     Monitoring,
     NetworkPolicy,
     Parallelism,
+    PodSecurityContext,
     Probe,
     Probes,
     Resources,
@@ -97,7 +98,7 @@ def helm_values(ctx: RenderContext) -> HelmValues:
             storageClassName=opts.storage_class or "",
             accessModes=[_access_mode(m) for m in k8s.cache_access_modes(ctx)],
             hostPath=opts.host_cache_path if k8s.cache_kind(ctx) == "hostPath" else "",
-            mountPath=ctx.cache_mount,
+            mountPath=k8s.cache_mount(ctx),
         ),
         shm=Shm(sizeLimit=ctx.shm_gi),
         probes=Probes(
@@ -131,10 +132,20 @@ def helm_values(ctx: RenderContext) -> HelmValues:
             serviceMonitor=_scrape(opts.monitoring == "servicemonitor"),
             podMonitor=_scrape(opts.monitoring == "podmonitor"),
         ),
+        podSecurityContext=_pod_security(ctx),
         securityContext=ContainerSecurityContext(
             capabilities=Capabilities(add=k8s.capabilities_add(ctx)),
         ),
     )
+
+
+def _pod_security(ctx: RenderContext) -> PodSecurityContext:
+    """The kubernetes target's pod securityContext; root (AMD) clears the chart's uid/gid."""
+    fields = k8s.pod_security_context(ctx)
+    if k8s.non_root(ctx):
+        return PodSecurityContext(**fields)
+    unset = ("runAsUser", "runAsGroup", "fsGroup", "fsGroupChangePolicy")
+    return PodSecurityContext(**fields, **dict.fromkeys(unset))
 
 
 def _role(role: k8s.Role) -> VllmRole:

@@ -132,7 +132,7 @@ def _cache_problems(v: HelmValues) -> list[str]:
     if is_non_root(v) and (c.mountPath + "/").startswith("/root/"):
         problems.append(
             f"modelCache.mountPath {c.mountPath} is under /root, which a non-root uid cannot "
-            "enter: set it elsewhere, e.g. /models"
+            "enter: set it elsewhere, e.g. /home/vllm/.cache/huggingface (the default)"
         )
     if c.type == "claimTemplate" and nodes == 1:
         problems.append("modelCache.type claimTemplate needs parallelism.nodes > 1 (LWS)")

@@ -223,9 +223,9 @@ class ModelCache(_Model):
         default="DirectoryOrCreate", description="hostPath volume type."
     )
     mountPath: str = Field(
-        default="/root/.cache/huggingface",
+        default="/home/vllm/.cache/huggingface",
         pattern=r"^/.*",
-        description="Mount point; HF_HOME points here.",
+        description="Mount point; HF_HOME points here (not under /root when non-root).",
     )
     keep: bool = Field(
         default=True,
@@ -440,16 +440,20 @@ class Capabilities(_Model):
 
 
 class PodSecurityContext(_Model):
-    """Pod securityContext. vllm/vllm-openai runs as root and writes its JIT/compile caches
-    under $HOME, so the default keeps root (with every capability dropped); running as a
-    non-root uid is supported and gives it a writable HOME."""
+    """Pod securityContext. The default (NVIDIA) runs as uid 10001, like deploy-kit's
+    Dockerfiles: a non-root uid gets a writable HOME (/home/vllm, an emptyDir) for vLLM's
+    JIT/compile caches. AMD keeps root (runAsNonRoot false, the uid/gid fields null): ROCm
+    device nodes belong to host groups whose ids vary per host."""
 
-    runAsNonRoot: bool | None = Field(default=False, description="Require a non-root uid.")
-    runAsUser: int | None = Field(default=None, ge=0, description="uid (non-zero = writable HOME).")
-    runAsGroup: int | None = Field(default=None, ge=0, description="gid.")
-    fsGroup: int | None = Field(default=None, ge=0, description="Group owning mounted volumes.")
+    runAsNonRoot: bool | None = Field(default=True, description="Require a non-root uid.")
+    runAsUser: int | None = Field(
+        default=10001, ge=0, description="uid (non-zero = writable HOME); null or 0 for root."
+    )
+    runAsGroup: int | None = Field(default=10001, ge=0, description="gid.")
+    fsGroup: int | None = Field(default=10001, ge=0, description="Group owning mounted volumes.")
     fsGroupChangePolicy: Literal["OnRootMismatch", "Always"] | None = Field(
-        default=None, description="When to chown volumes (OnRootMismatch saves time on big caches)."
+        default="OnRootMismatch",
+        description="When to chown volumes (OnRootMismatch saves time on big caches).",
     )
     supplementalGroups: list[int] = Field(default_factory=list, description="Extra gids.")
     seccompProfile: SeccompProfile = Field(
@@ -554,8 +558,24 @@ class HelmValues(_Model):
         return self
 
     def to_values(self) -> dict[str, Any]:
-        """The mapping to write as a values file (None fields omitted, as helm drops nulls)."""
-        return self.model_dump(mode="json", exclude_none=True)
+        """The mapping to write as a values file. None fields are omitted, except where the
+        chart's default is not null: helm merges values files over the chart's defaults, and
+        only an explicit null removes a default key (e.g. runAsUser for a root AMD pod)."""
+        return _values_of(self)
+
+
+def _values_of(model: BaseModel) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        if value is None:
+            if info.get_default(call_default_factory=True) is not None:
+                out[name] = None
+        elif isinstance(value, BaseModel):
+            out[name] = _values_of(value)
+        else:
+            out[name] = model.model_dump(mode="json", include={name}, exclude_none=True)[name]
+    return out
 
 
 __all__ = [

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from deploy_kit import vllm
 from deploy_kit.catalog import load_catalog
+from deploy_kit.render import docker
 from deploy_kit.render.context import GIB, RenderContext, header_lines
 from deploy_kit.render.templating import render_template
 
@@ -21,6 +22,14 @@ SHELL = ("/bin/sh", "-c")
 HEALTH_PATH = "/health"
 METRICS_PATH = "/metrics"
 HF_HOME = "HF_HOME"
+HOME = "HOME"
+# Non-root pods (NVIDIA) run as the Dockerfile target's uid, with HOME on an emptyDir: vLLM,
+# Triton, FlashInfer and torch.compile keep their caches under $HOME/.cache, and the image's
+# HOME (/root) is not writable for that uid. fsGroup makes the model cache claim writable;
+# OnRootMismatch chowns a big cache once instead of at every pod start.
+NON_ROOT_ID = docker.NON_ROOT_UID
+NON_ROOT_HOME = docker.NON_ROOT_HOME
+FS_GROUP_CHANGE_POLICY = "OnRootMismatch"
 COMPONENT = "app.kubernetes.io/component"
 # app.kubernetes.io/name is the application (as the chart names it), instance this deployment:
 # the same selector labels as `helm install <name> charts/deepseek-v4`.
@@ -166,8 +175,33 @@ def literal_env(ctx: RenderContext) -> list[tuple[str, str]]:
     return env
 
 
+def non_root(ctx: RenderContext) -> bool:
+    """NVIDIA pods run as uid 10001; AMD keeps root (ROCm device group ids vary per host)."""
+    return docker.non_root(ctx)
+
+
+def cache_mount(ctx: RenderContext) -> str:
+    """Where the model cache is mounted and HF_HOME points: under the non-root HOME."""
+    return docker.hf_home(ctx)
+
+
+def pod_security_context(ctx: RenderContext) -> dict[str, Any]:
+    """Pod securityContext fields besides seccomp (the same as the chart's defaults)."""
+    if not non_root(ctx):
+        return {"runAsNonRoot": False}
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": NON_ROOT_ID,
+        "runAsGroup": NON_ROOT_ID,
+        "fsGroup": NON_ROOT_ID,
+        "fsGroupChangePolicy": FS_GROUP_CHANGE_POLICY,
+    }
+
+
 def container_env(ctx: RenderContext) -> list[EnvEntry]:
-    env = [EnvEntry(name=HF_HOME, value=ctx.cache_mount)]
+    env = [EnvEntry(name=HF_HOME, value=cache_mount(ctx))]
+    if non_root(ctx):
+        env.append(EnvEntry(name=HOME, value=NON_ROOT_HOME))
     if multi_node(ctx):
         env.append(EnvEntry(name=vllm.ENV_HOST_IP, field_path="status.podIP"))
     for s in ctx.secrets:
@@ -356,6 +390,9 @@ def _values(ctx: RenderContext) -> dict[str, Any]:
         "cache_shared": "ReadWriteMany" in cache_access_modes(ctx),
         "storage_class": ctx.options.storage_class,
         "multi_node": multi_node(ctx),
+        "cache_mount": cache_mount(ctx),
+        "pod_security": pod_security_context(ctx),
+        "home": NON_ROOT_HOME if non_root(ctx) else None,
         "scale_target": {
             "apiVersion": LWS_API if multi_node(ctx) else "apps/v1",
             "kind": "LeaderWorkerSet" if multi_node(ctx) else "Deployment",

@@ -110,13 +110,21 @@ def _describe(err: Any) -> list[dict[str, Any]]:
                 }
                 for k in extras
             ]
-    message = err.message
+    message = _without_value(err)
     if err.context:
         # anyOf/oneOf (int-or-string, quantities): say what each alternative wanted.
         best = jsonschema.exceptions.best_match(err.context)
         if best is not None:
-            message = f"{message} ({best.message})"
+            message = f"{message} ({_without_value(best)})"
     return [{"path": path, "message": message, "validator": str(err.validator)}]
+
+
+
+def _without_value(err: Any) -> str:
+    """jsonschema's message minus the offending value: it may be a pasted secret."""
+    message = str(err.message)
+    shown = repr(err.instance)
+    return "value" + message[len(shown):] if message.startswith(shown) else message
 
 
 if __name__ == "__main__":

@@ -231,11 +231,18 @@ def _describe_error(err: Any) -> list[tuple[list[str | int], str, str]]:
         extras = sorted(k for k in err.instance if k not in known)
         if extras:
             return [([*path, k], f"unknown field {k!r}", "unknown-field") for k in extras]
-    message = err.message
+    message = _without_value(err)
     if err.context:
         import jsonschema
 
         best = jsonschema.exceptions.best_match(err.context)
         if best is not None:
-            message = f"{message} ({best.message})"
+            message = f"{message} ({_without_value(best)})"
     return [(path, message, str(err.validator))]
+
+
+def _without_value(err: Any) -> str:
+    """jsonschema's message minus the offending value: it may be a pasted secret."""
+    message = str(err.message)
+    shown = repr(err.instance)
+    return "value" + message[len(shown):] if message.startswith(shown) else message

@@ -11,6 +11,11 @@ import yaml
 
 from deploy_kit.errors import InputError
 from deploy_kit.validate.findings import Finding
+from deploy_kit.yamlio import check_shape, read_bounded
+
+# A deployment manifest is kilobytes; a rendered multi-document file stays well under 1 MiB.
+# 16 MiB leaves room for generated lists while refusing a pasted dump that would exhaust memory.
+MAX_LINT_FILE_BYTES = 16 * 1024 * 1024
 
 SCHEMA_HINTS = {
     "unknown-field": "remove the field or fix its spelling (the API server drops or rejects it)",
@@ -61,7 +66,19 @@ def load_yaml_docs(paths: Iterable[Path]) -> tuple[list[YamlDoc], list[Finding]]
     findings: list[Finding] = []
     for path in paths:
         try:
-            docs.extend(parse_yaml_docs(path.read_text(encoding="utf-8"), str(path)))
+            raw = read_bounded(path, what="file", limit=MAX_LINT_FILE_BYTES)
+            docs.extend(parse_yaml_docs(raw.decode("utf-8"), str(path)))
+        except InputError as exc:
+            # Too large, not a regular file, or aliases expanding past the bound: one finding.
+            findings.append(
+                Finding(
+                    rule="yaml/unreadable",
+                    severity="error",
+                    message=str(exc),
+                    file=str(path),
+                    source="deploy-kit",
+                )
+            )
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             findings.append(
@@ -89,6 +106,7 @@ def parse_yaml_docs(text: str, file: str) -> list[YamlDoc]:
         data = loader_cls("").construct_document(node)
         if data is None:
             continue
+        check_shape(data, f"{file} document {index}")  # aliases expand when walked
         lines: dict[tuple[str | int, ...], int] = {}
         _index_lines(node, (), lines, 0)
         out.append(YamlDoc(file, index, node.start_mark.line + 1, data, lines))

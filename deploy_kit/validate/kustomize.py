@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
@@ -35,9 +36,15 @@ class Built:
     kubectl_runs: int = 0
 
 
-def kustomize_docs(kdir: Path, known: Mapping[Path, LintFile], *, use_kubectl: bool) -> Built:
+def kustomize_docs(
+    kdir: Path, known: Mapping[Path, LintFile], *, use_kubectl: bool, direct: bool = True
+) -> Built:
     """`kubectl kustomize DIR` when kubectl is there (documents located in the resource files
-    they came from), else the documents of the resources it lists, read directly."""
+    they came from), else the documents of the resources it lists, read directly.
+
+    With `direct`, a kustomization that only lists local resource files (and maybe sets a
+    namespace) is built here, exactly as kustomize would build it (see `build_directly`), and
+    kubectl runs only for the others."""
     out = Built()
     sources = _resources(kdir, known, out, depth=0)
     source_docs = [d for docs in sources.values() for d in docs]
@@ -47,12 +54,16 @@ def kustomize_docs(kdir: Path, known: Mapping[Path, LintFile], *, use_kubectl: b
             out.notes.append(f"{kdir}: kubectl not found; read the resources it lists instead")
         out.docs = source_docs
         return out
+    kfile = _kustomization_file(kdir)
+    built_directly = build_directly(kdir) if direct else None
+    if built_directly is not None:
+        out.docs = [_locate(doc, source_docs, str(kfile)) for doc in built_directly]
+        return out
     kubectl = tools.find_tool("kubectl")
     with tempfile.TemporaryDirectory(prefix="dk-kustomize-") as home:
         env = {k: v for k, v in os.environ.items() if k == "PATH"} | {"HOME": home}
-        result = tools.run_tool([kubectl, "kustomize", kdir], env=env, timeout=120.0)
+        result = structural.run_per_file([kubectl, "kustomize", kdir], env=env, timeout=120.0)
     out.kubectl_runs = 1
-    kfile = _kustomization_file(kdir)
     if result.returncode != 0:
         lines = [ln for ln in result.stderr.strip().splitlines() if ln.strip()]
         out.findings.append(
@@ -74,6 +85,22 @@ def kustomize_docs(kdir: Path, known: Mapping[Path, LintFile], *, use_kubectl: b
         return out
     out.docs = [_locate(doc, source_docs, str(kfile)) for doc in built]
     return out
+
+
+def kustomization_bases(kdirs: Iterable[Path], known: Mapping[Path, LintFile]) -> set[Path]:
+    """Directories that a kustomization among `kdirs` lists as a resource (its bases)."""
+    bases: set[Path] = set()
+    for kdir in kdirs:
+        data = _load(_kustomization_file(kdir), known)
+        if not isinstance(data, dict):
+            continue
+        for key in ("resources", "bases", "components"):
+            entries = data.get(key)
+            for entry in entries if isinstance(entries, list) else ():
+                target = (kdir / str(entry)).resolve()
+                if target.is_dir():
+                    bases.add(target)
+    return bases
 
 
 def helm_docs(
@@ -193,3 +220,257 @@ def _locate(doc: YamlDoc, sources: list[YamlDoc], fallback: str) -> YamlDoc:
         if src.kind == doc.kind and src.name and (doc.name == src.name or src.name in doc.name):
             return YamlDoc(src.file, src.index, src.line, doc.data, src.lines)
     return YamlDoc(fallback, doc.index, 1, doc.data, {})
+
+
+# --- kustomizations built without kubectl ---------------------------------------------------------
+#
+# `kubectl kustomize` of a kustomization that only lists local resource files (and maybe sets a
+# namespace) loads each document, sets metadata.namespace, sorts the documents in kustomize's
+# "legacy" order and prints each as JSON converted to YAML: keys sorted, an empty
+# metadata.annotations dropped, every scalar re-typed by go-yaml. `build_directly` does the same,
+# but only where that is provably the same result: every scalar must mean the same to PyYAML and
+# to go-yaml (a plain `yes`, `1e3`, `0755` or a date do not), no anchors, unique objects, known
+# namespaced kinds when a namespace is set. Anything else returns None: kubectl builds it.
+
+_MAX_DIRECT_BYTES = 1024 * 1024
+_KUSTOMIZE_KEYS = frozenset({"apiVersion", "kind", "resources", "namespace"})
+_KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
+# Kinds kustomize's namespace transformer only touches at metadata.namespace (RoleBinding
+# subjects, webhook services, APIService and CRD conversion have more field specs: kubectl).
+_NAMESPACED = frozenset(
+    {
+        "ConfigMap",
+        "CronJob",
+        "DaemonSet",
+        "Deployment",
+        "HorizontalPodAutoscaler",
+        "Job",
+        "LeaderWorkerSet",
+        "NetworkPolicy",
+        "PersistentVolumeClaim",
+        "Pod",
+        "PodDisruptionBudget",
+        "PodMonitor",
+        "ScaledObject",
+        "Secret",
+        "Service",
+        "ServiceAccount",
+        "ServiceMonitor",
+        "StatefulSet",
+    }
+)
+# kustomize (api/resid, legacy sort): these kinds first, in this order; the webhooks last.
+_ORDER_FIRST = (
+    "Namespace",
+    "ResourceQuota",
+    "StorageClass",
+    "CustomResourceDefinition",
+    "ServiceAccount",
+    "PodSecurityPolicy",
+    "Role",
+    "ClusterRole",
+    "RoleBinding",
+    "ClusterRoleBinding",
+    "ConfigMap",
+    "Secret",
+    "Endpoints",
+    "Service",
+    "LimitRange",
+    "PriorityClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "Deployment",
+    "StatefulSet",
+    "CronJob",
+    "PodDisruptionBudget",
+)
+_ORDER_LAST = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
+_TYPE_ORDER = {k: i - len(_ORDER_FIRST) for i, k in enumerate(_ORDER_FIRST)} | {
+    k: i + 1 for i, k in enumerate(_ORDER_LAST)
+}
+# Annotations kustomize uses internally and strips from its output.
+_INTERNAL_ANNOTATIONS = ("config.kubernetes.io/", "internal.config.kubernetes.io/", "kustomize.")
+_TAG = "tag:yaml.org,2002:"
+_BOOLS = frozenset({"true", "True", "TRUE", "false", "False", "FALSE"})  # the same to both
+_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+_DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)")
+# What go-yaml v3 reads as a number or a timestamp (after dropping underscores).
+_GO_INT = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|[0-9]+)")
+_GO_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_GO_DATE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}")
+
+
+def build_directly(kdir: Path) -> list[YamlDoc] | None:
+    """The documents `kubectl kustomize kdir` prints, for a simple kustomization; else None."""
+    names = [kdir / n for n in KUSTOMIZATION_NAMES if (kdir / n).is_file()]
+    if len(names) != 1:
+        return None
+    kustomization = _safe_documents(names[0])
+    if kustomization is None or len(kustomization) != 1:
+        return None
+    spec = kustomization[0]
+    if not isinstance(spec, dict) or not set(spec) <= _KUSTOMIZE_KEYS:
+        return None
+    if spec.get("apiVersion", _KUSTOMIZE_API) != _KUSTOMIZE_API:
+        return None
+    namespace = spec.get("namespace")
+    resources = spec.get("resources", [])
+    if spec.get("kind", "Kustomization") != "Kustomization" or not isinstance(resources, list):
+        return None
+    if namespace is not None and (not isinstance(namespace, str) or not namespace):
+        return None
+    if len(set(map(str, resources))) != len(resources):
+        return None
+    objects: list[dict[str, Any]] = []
+    for entry in resources:
+        path = _local_file(kdir, entry)
+        docs = _safe_documents(path) if path is not None else None
+        if docs is None:
+            return None
+        objects += [d for d in docs if d is not None]
+    built = _transform(objects, namespace)
+    if built is None:
+        return None
+    return [YamlDoc(str(names[0]), i, 1, data, {}) for i, data in enumerate(built)]
+
+
+def _local_file(kdir: Path, entry: Any) -> Path | None:
+    """A resource entry naming a regular file inside the kustomization directory."""
+    if not isinstance(entry, str) or not entry or "://" in entry:
+        return None
+    rel = PurePosixPath(entry)
+    if rel.is_absolute() or ".." in rel.parts:
+        return None
+    path = kdir / rel
+    if path.is_symlink() or not path.is_file():
+        return None
+    root = kdir.resolve()
+    return path if root in path.resolve().parents else None
+
+
+def _transform(objects: list[Any], namespace: str | None) -> list[dict[str, Any]] | None:
+    """kustomize's output for these resource documents, or None where it would differ."""
+    seen: set[tuple[str, str]] = set()
+    out: list[dict[str, Any]] = []
+    for obj in objects:
+        if not isinstance(obj, dict):
+            return None
+        api, kind, meta = obj.get("apiVersion"), obj.get("kind"), obj.get("metadata")
+        if not (isinstance(api, str) and api and isinstance(kind, str) and kind):
+            return None
+        if kind.endswith("List") or not isinstance(meta, dict):
+            return None
+        if not _nonempty(meta.get("name")):
+            return None
+        if "namespace" in meta and not _nonempty(meta["namespace"]):
+            return None
+        labels, notes = meta.get("labels", {}), meta.get("annotations", {})
+        if not (_string_map(labels) and _string_map(notes)):  # kustomize re-types these
+            return None
+        if any(k.startswith(_INTERNAL_ANNOTATIONS) for k in notes):
+            return None
+        if (api, kind) in seen:  # one object per API and kind: no ties in the sort, no clashes
+            return None
+        seen.add((api, kind))
+        if namespace is not None:
+            if kind not in _NAMESPACED:
+                return None
+            obj = {**obj, "metadata": {**meta, "namespace": namespace}}
+        # kustomize prints JSON turned into YAML: keys sorted at every level.
+        data = json.loads(json.dumps(obj, sort_keys=True))
+        if data["metadata"].get("annotations") == {}:
+            del data["metadata"]["annotations"]
+        out.append(data)
+    return sorted(out, key=_legacy_order)
+
+
+def _nonempty(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+def _string_map(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+def _legacy_order(data: dict[str, Any]) -> tuple[int, str]:
+    api, kind = str(data["apiVersion"]), str(data["kind"])
+    group, _, version = api.rpartition("/")
+    return _TYPE_ORDER.get(kind, 0), f"{group or '~G'}_{version or '~V'}_{kind}"
+
+
+def _safe_documents(path: Path) -> list[Any] | None:
+    """The documents of a YAML file when PyYAML and go-yaml read every scalar the same way."""
+    try:
+        if path.stat().st_size > _MAX_DIRECT_BYTES:  # kubectl (and its bounds) read big ones
+            return None
+        text = path.read_text(encoding="utf-8")
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        nodes = list(yaml.compose_all(text, Loader=loader))
+        if not all(node is None or _same_for_go(node) for node in nodes):
+            return None
+        return [None if n is None else loader("").construct_document(n) for n in nodes]
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
+        return None
+
+
+def _same_for_go(root: yaml.Node) -> bool:
+    """No aliases, no merge keys, no explicit or exotic tags, string keys, and every plain
+    scalar read by go-yaml v3 (then printed through JSON) as PyYAML reads it."""
+    seen: set[int] = set()
+    stack: list[yaml.Node] = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:  # an alias
+            return False
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            if not _scalar_ok(node):
+                return False
+        elif isinstance(node, yaml.MappingNode):
+            if node.tag != _TAG + "map":
+                return False
+            keys = [k for k, _ in node.value]
+            if not all(isinstance(k, yaml.ScalarNode) and k.tag == _TAG + "str" for k in keys):
+                return False
+            if len({k.value for k in keys}) != len(keys):  # go-yaml refuses duplicate keys
+                return False
+            stack += _flatten(node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            if node.tag != _TAG + "seq":
+                return False
+            stack += node.value
+        else:
+            return False
+    return True
+
+
+def _flatten(pairs: Iterable[tuple[yaml.Node, yaml.Node]]) -> list[yaml.Node]:
+    return [n for pair in pairs for n in pair]
+
+
+def _scalar_ok(node: yaml.ScalarNode) -> bool:
+    tag, value = node.tag.removeprefix(_TAG), node.value
+    if tag == "str":
+        return _string_ok(value, plain=not node.style)
+    if node.style:  # a quoted or block scalar tagged as something else
+        return False
+    if tag == "int":
+        return bool(_DECIMAL.fullmatch(value)) and abs(int(value)) < 2**63
+    if tag == "bool":
+        return value in _BOOLS
+    if tag == "null":
+        return value in _NULLS
+    return False  # floats (1.0 prints as 1), timestamps, binary, merge keys, custom tags
+
+
+def _string_ok(value: str, *, plain: bool) -> bool:
+    """A string to PyYAML: is it one to go-yaml v3 too, and does the YAML kustomize prints for
+    it (go-yaml v2 quotes what it would read as another type) read back as this string?"""
+    if value in ("=", "<<") or _GO_DATE.match(value):  # v2 may print these unquoted
+        return False
+    if not plain or value[:1] not in "-+.0123456789<":
+        return True
+    if value.lower() in (".inf", "-.inf", "+.inf", ".nan"):
+        return False
+    bare = value.replace("_", "")
+    return not (_GO_INT.fullmatch(bare) or _GO_FLOAT.fullmatch(bare))

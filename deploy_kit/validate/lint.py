@@ -21,7 +21,12 @@ from deploy_kit.validate.invocations import Container
 from deploy_kit.validate.invocations_compose import compose_containers
 from deploy_kit.validate.invocations_docker import dockerfile_containers
 from deploy_kit.validate.invocations_k8s import k8s_containers
-from deploy_kit.validate.kustomize import HELM_API_VERSIONS, helm_docs, kustomize_docs
+from deploy_kit.validate.kustomize import (
+    HELM_API_VERSIONS,
+    helm_docs,
+    kustomization_bases,
+    kustomize_docs,
+)
 from deploy_kit.validate.report import (
     LintedFile,
     LintReport,
@@ -110,7 +115,8 @@ class _Batch:
 
     def run(self, crd_paths: list[Path]) -> None:
         """Every structural check: the file-level tools run while manifests are being built
-        (kustomize, helm template); kubernetes-validate then takes all manifests in one batch."""
+        (kustomize, helm template); kubernetes-validate then takes all manifests in one batch,
+        while the file tools may still be running."""
         crd_paths = crd_paths + self._found_crds()
         if not self.tools:
             self.collect_manifests()
@@ -126,15 +132,23 @@ class _Batch:
         with ThreadPoolExecutor(max_workers=2) as pool:
             file_checks = pool.submit(self._file_tools)
             self.collect_manifests()
+            # kubernetes-validate needs every manifest, not the file tools: it overlaps with
+            # whatever they still run (yamllint over every file is usually the longest).
+            try:
+                self._validate_manifests(crd_paths)
+            except Exception:
+                file_checks.result()  # a file tool's failure is reported first, as before
+                raise
             self.findings += file_checks.result()
-        if self.manifests:
-            registry = load_crds(crd_paths)
-            builtin = [d for d in self.manifests if crd_key(d) not in registry]
-            self.findings += structural.validate_manifests(
-                self.manifests, crd_paths, self.k8s_version
-            )
-            if builtin:
-                self.count("kubernetes-validate", 1, len(builtin))
+
+    def _validate_manifests(self, crd_paths: list[Path]) -> None:
+        if not self.manifests:
+            return
+        registry = load_crds(crd_paths)
+        builtin = [d for d in self.manifests if crd_key(d) not in registry]
+        self.findings += structural.validate_manifests(self.manifests, crd_paths, self.k8s_version)
+        if builtin:
+            self.count("kubernetes-validate", 1, len(builtin))
 
     def _file_tools(self) -> list[Finding]:
         """yamllint (one run), docker compose config (one per file), hadolint (one run)."""
@@ -168,8 +182,13 @@ class _Batch:
         kdirs |= {f.path.parent for f in self.found.of_kind("kustomization")}
         consumed: set[Path] = set()
         by_path = {f.path.resolve(): f for f in self.found.files}
+        # A base of another kustomization in the batch is built with kubectl like its overlay.
+        bases = kustomization_bases(kdirs, by_path)
         built = _parallel(
-            lambda d: kustomize_docs(d, by_path, use_kubectl=self.tools), sorted(kdirs)
+            lambda d: kustomize_docs(
+                d, by_path, use_kubectl=self.tools, direct=d.resolve() not in bases
+            ),
+            sorted(kdirs),
         )
         kubectl_runs = 0
         for result in built:

@@ -109,7 +109,7 @@ vllm.{{ $role }} argv --data-parallel-size-local {{ $n }} x tensor {{ int $p.ten
 {{- $errs = append $errs "modelCache.type is hostPath: set modelCache.hostPath to an absolute node path" -}}
 {{- end -}}
 {{- if and (include "deepseek-v4.nonRoot" .) (hasPrefix "/root/" (printf "%s/" $cache.mountPath)) -}}
-{{- $errs = append $errs (printf "modelCache.mountPath %s is under /root, which a non-root uid cannot enter: set modelCache.mountPath elsewhere, e.g. /models" $cache.mountPath) -}}
+{{- $errs = append $errs (printf "modelCache.mountPath %s is under /root, which a non-root uid cannot enter: set modelCache.mountPath elsewhere, e.g. /home/vllm/.cache/huggingface (the default)" $cache.mountPath) -}}
 {{- end -}}
 {{- if and (eq $cache.type "claimTemplate") (eq $nodes 1) -}}
 {{- $errs = append $errs "modelCache.type claimTemplate is per LeaderWorkerSet pod: use it with parallelism.nodes > 1, or type pvc for one node" -}}

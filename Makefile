@@ -35,9 +35,16 @@ lint: install
 	$(VENV)/bin/ruff check deploy_kit tests scripts bench
 	$(VENV)/bin/ruff format --check deploy_kit tests scripts bench
 	$(VENV)/bin/mypy deploy_kit
+	$(PY) scripts/gen_vllm_flags.py --check
+	$(PY) scripts/gen_helm_schema.py --check
 
-fuzz: install
-	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests -k "property or fuzz"
+fuzz: install tools
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests/test_properties.py tests/test_render_properties.py tests/test_spec.py
+
+# checkov over the rendered matrix; exceptions in security/checkov-exceptions.yaml; report in out/security/
+security: install tools
+	bash scripts/install-tools.sh checkov
+	bash scripts/security.sh
 
 bench: install
 	$(PY) bench/run.py

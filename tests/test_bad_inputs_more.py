@@ -310,8 +310,6 @@ def test_lint_hostile_file_with_tools(
     assert snapshot(tmp_path) == before
 
 
-
-
 @needs_lint
 @pytest.mark.parametrize(
     "case",

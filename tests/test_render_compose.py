@@ -70,10 +70,7 @@ def argv_of(service: dict[str, Any], head_ip: str = HEAD_IP) -> list[str]:
 
 
 def problems(argv: list[str]) -> list[str]:
-    return [
-        f"{p.severity} {p.code}: {p.message}"
-        for p in check_argv(argv)
-    ]
+    return [f"{p.severity} {p.code}: {p.message}" for p in check_argv(argv)]
 
 
 def value_after(argv: list[str], flag: str) -> str | None:

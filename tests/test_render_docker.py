@@ -81,13 +81,8 @@ def effective_argv(instrs: list[tuple[str, str]]) -> list[str]:
     return [*entry, *cmd]
 
 
-
-
 def argv_problems(argv: list[str]) -> list[str]:
-    return [
-        f"{p.severity} {p.code}: {p.message}"
-        for p in check_argv(argv)
-    ]
+    return [f"{p.severity} {p.code}: {p.message}" for p in check_argv(argv)]
 
 
 CASES = [pytest.param(m, p, id=f"{m}-{p}") for m, p in matrix()]

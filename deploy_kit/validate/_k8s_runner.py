@@ -119,12 +119,11 @@ def _describe(err: Any) -> list[dict[str, Any]]:
     return [{"path": path, "message": message, "validator": str(err.validator)}]
 
 
-
 def _without_value(err: Any) -> str:
     """jsonschema's message minus the offending value: it may be a pasted secret."""
     message = str(err.message)
     shown = repr(err.instance)
-    return "value" + message[len(shown):] if message.startswith(shown) else message
+    return "value" + message[len(shown) :] if message.startswith(shown) else message
 
 
 if __name__ == "__main__":

@@ -245,4 +245,4 @@ def _without_value(err: Any) -> str:
     """jsonschema's message minus the offending value: it may be a pasted secret."""
     message = str(err.message)
     shown = repr(err.instance)
-    return "value" + message[len(shown):] if message.startswith(shown) else message
+    return "value" + message[len(shown) :] if message.startswith(shown) else message

@@ -113,7 +113,7 @@ def assemble(
         max_model_len=context,
         max_num_seqs=s.max_num_seqs,
         max_num_batched_tokens=s.mnbt,
-        async_scheduling=planner.async_for(lay, s, k),
+        async_scheduling=planner.async_for(lay, k),
         gpu_memory_utilization=s.utilization,
         kv_cache_memory_bytes=k.kv_cache_memory_bytes,
         kv_cache_dtype=vllm.KV_CACHE_DTYPE,

@@ -176,7 +176,6 @@ class _Settings:
     utilization: float
     max_num_seqs: int
     mnbt: int
-    async_scheduling: bool
 
 
 def settings(model: ModelCard, hw: HardwareProfile, k: Knobs) -> _Settings:
@@ -186,11 +185,10 @@ def settings(model: ModelCard, hw: HardwareProfile, k: Knobs) -> _Settings:
         utilization=k.gpu_memory_utilization or util,
         max_num_seqs=k.max_num_seqs or r_seqs or seqs,
         mnbt=k.max_num_batched_tokens or r_mnbt or mnbt,
-        async_scheduling=True if k.async_scheduling is None else k.async_scheduling,
     )
 
 
-def async_for(layout: Layout, s: _Settings, k: Knobs) -> bool:
+def async_for(layout: Layout, k: Knobs) -> bool:
     """vLLM turns async scheduling on by default only with PP = 1 (facts section 4)."""
     if k.async_scheduling is not None:
         return k.async_scheduling
@@ -244,7 +242,7 @@ def _evaluate(
         b.kv,
         context,
         s.mnbt,
-        async_for(layout, s, k),
+        async_for(layout, k),
         a.max_position_embeddings,
         stage_fraction=stage / a.num_hidden_layers,
     )

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from deploy_kit import __version__
+from deploy_kit import __version__, vllm
 from deploy_kit.svgchart import count, curves, esc, hbar, legend, num, tokens, usd
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ PLAN_FACTS: tuple[tuple[str, str, str], ...] = (
     ("Hardware", "hardware.name", "str"),
     ("vLLM", "vllm_version", "str"),
     ("Image", "image", "str"),
-    ("--max-model-len", "max_model_len", "int"),
+    (vllm.F_MAX_MODEL_LEN, "max_model_len", "int"),
     ("Longest context that fits", "capacity.max_model_len_fit", "int"),
     ("KV pools (engines)", "capacity.engines", "int"),
     ("Max concurrency per engine", "capacity.max_concurrency_per_engine", "2f"),
@@ -95,7 +95,7 @@ def plan_html(plan: Plan) -> str:
             "Concurrent requests of one context length the KV cache holds, against that "
             "length; log scales.",
             domain=(CURVE_CONTEXTS[0], CURVE_CONTEXTS[-1]),
-            mark=(plan.max_model_len, cap.max_concurrency_total, "--max-model-len"),
+            mark=(plan.max_model_len, cap.max_concurrency_total, vllm.F_MAX_MODEL_LEN),
             hline=(float(cap_total), f"max-num-seqs x engines = {count(cap_total)}"),
         ),
         _curve_table([(plan.layout.label(), curve)]),

@@ -10,9 +10,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 
 class Base(BaseModel):
-    """Frozen, strict base of every deploy-kit model: unknown fields are errors."""
+    """Frozen, strict base of every deploy-kit model: unknown fields are errors.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Validators are built on a model's first use, not when this module is imported: a command
+    pays only for the models it touches (measured: `plan` 1.92x -> 1.84x of its floor)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 # --- human shorthands, parsed at the type level -------------------------------------------------

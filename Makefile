@@ -37,6 +37,7 @@ lint: install
 	$(VENV)/bin/mypy deploy_kit
 	$(PY) scripts/gen_vllm_flags.py --check
 	$(PY) scripts/gen_helm_schema.py --check
+	$(PY) scripts/gen_catalog.py --check
 
 fuzz: install tools
 	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests/test_properties.py tests/test_render_properties.py tests/test_spec.py

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
+from deploy_kit.catalog.documents import CATALOG_DIR, load_documents
 from deploy_kit.errors import InputError
 from deploy_kit.spec import (
     Base,
@@ -23,8 +24,6 @@ from deploy_kit.spec import (
     parse_hardware_shorthand,
 )
 from deploy_kit.yamlio import load_yaml_file, parse_yaml, validation_message
-
-CATALOG_DIR = Path(__file__).parent
 
 
 class _ModelsFile(Base):
@@ -231,18 +230,15 @@ class Catalog:
             raise InputError(validation_message(exc, origin=origin)) from None
 
 
-def _load(name: str) -> Any:
-    return load_yaml_file(CATALOG_DIR / name, what="catalog file", trusted=True)
-
-
 @cache
 def load_catalog() -> Catalog:
     """Load and validate the packaged catalog (cached)."""
+    docs = load_documents()
     try:
-        models = _ModelsFile.model_validate(_load("models.yaml"))
-        gpus = _GpusFile.model_validate(_load("gpus.yaml"))
-        layouts = _LayoutsFile.model_validate(_load("kv_layouts.yaml"))
-        presets = _PresetsFile.model_validate(_load("presets.yaml"))
+        models = _ModelsFile.model_validate(docs["models.yaml"])
+        gpus = _GpusFile.model_validate(docs["gpus.yaml"])
+        layouts = _LayoutsFile.model_validate(docs["kv_layouts.yaml"])
+        presets = _PresetsFile.model_validate(docs["presets.yaml"])
     except ValidationError as exc:
         raise InputError(validation_message(exc, origin="catalog")) from None
     return Catalog(

@@ -51,6 +51,7 @@ def test_every_template_and_chart_file_is_in_the_wheel(wheel: Path) -> None:
                 assert f"{target}/{rel}" in names, rel
     assert "deploy_kit/catalog/models.yaml" in names
     assert "deploy_kit/catalog/vllm_flags_0.33.0.json" in names
+    assert "deploy_kit/catalog/compiled.json" in names
 
 
 def test_installed_wheel_renders(wheel: Path, tmp_path: Path) -> None:

@@ -175,7 +175,8 @@ def plan_text(p: Plan, *, explain: bool) -> str:
         for r in p.rejected:
             lines.append(f"  {r.layout.label():<22} [{r.rule}] {r.reason}")
     elif p.rejected:
-        lines += ["", f"({len(p.rejected)} layouts rejected; --explain lists them)"]
+        n = len(p.rejected)
+        lines += ["", f"({n} layout{'' if n == 1 else 's'} rejected; --explain lists them)"]
     return "\n".join(lines) + "\n"
 
 

@@ -81,6 +81,21 @@ def test_explain_lists_rejections(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.parametrize(
+    ("model", "hardware", "summary"),
+    [
+        ("deepseek-v4-flash", "8xB200", "(1 layout rejected; --explain lists them)"),
+        ("deepseek-v4-pro", "2x8xH200", "(23 layouts rejected; --explain lists them)"),
+    ],
+)
+def test_table_counts_rejections(
+    capsys: pytest.CaptureFixture[str], model: str, hardware: str, summary: str
+) -> None:
+    code, out, _ = run(capsys, "plan", "-m", model, "-H", hardware)
+    assert code == 0
+    assert out.rstrip().endswith(summary)
+
+
+@pytest.mark.parametrize(
     ("args", "code", "needle"),
     [
         (["plan", "-m", "deepseek-v4-pro", "-H", "8xH100"], 3, "2x8xH100"),

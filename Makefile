@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# An editable install is not byte-compiled (a wheel install is); with PYTHONDONTWRITEBYTECODE
+	# set, every command would otherwise compile deploy_kit from source (~+25% start-up).
+	$(PY) -m compileall -q deploy_kit
 	touch $(STAMP)
 
 install: $(STAMP)

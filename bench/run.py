@@ -64,8 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # on sys.path, which would shadow the installed (or PYTHONPATH) deploy_kit with a checkout's.
     os.chdir(work)
     cases: dict[str, Any] = {}
-    bytecode = _compile_package()
     try:
+        bytecode = _compile_package()
         if "help" in wanted:
             cases["help"] = _against_floor([*dk, "--help"], FLOOR_HELP, runs, HELP_MAX_RATIO)
         if "plan" in wanted:

@@ -86,9 +86,11 @@ def check_shape(value: Any, origin: str) -> None:
 
 def read_text(path: Path, *, what: str = "file", limit: int = MAX_FILE_BYTES) -> str:
     """Read a small text file or raise InputError saying what is wrong with it."""
-    if "\x00" in str(path):
-        raise InputError(f"{what} path contains a NUL byte")
-    raw = read_bounded(path, what=what, limit=limit)
+    return decode_text(read_bounded(path, what=what, limit=limit), path, what=what)
+
+
+def decode_text(raw: bytes, path: Path, *, what: str = "file") -> str:
+    """The UTF-8 text of bytes read from `path`, or InputError saying why it is not text."""
     if b"\x00" in raw:
         raise InputError(f"{what} {path} is binary, expected YAML or JSON text")
     try:
@@ -99,6 +101,8 @@ def read_text(path: Path, *, what: str = "file", limit: int = MAX_FILE_BYTES) ->
 
 def read_bounded(path: Path, *, what: str, limit: int) -> bytes:
     """The bytes of a regular file of at most `limit` bytes (never reads past the limit)."""
+    if "\x00" in str(path):
+        raise InputError(f"{what} path contains a NUL byte")
     if path.is_dir():
         raise InputError(f"{what} {path} is a directory, expected a file")
     try:
@@ -137,8 +141,16 @@ def parse_yaml(text: str, *, origin: str, trusted: bool = False) -> Any:
 
 def load_yaml_file(path: Path, *, what: str = "file", trusted: bool = False) -> Any:
     """Read and parse a YAML file; empty files are an error."""
-    text = read_text(path, what=what)
-    data = parse_yaml(text, origin=str(path), trusted=trusted)
+    return parse_yaml_file_bytes(
+        read_bounded(path, what=what, limit=MAX_FILE_BYTES), path, what=what, trusted=trusted
+    )
+
+
+def parse_yaml_file_bytes(
+    raw: bytes, path: Path, *, what: str = "file", trusted: bool = False
+) -> Any:
+    """Parse the bytes already read from the YAML file `path`; empty files are an error."""
+    data = parse_yaml(decode_text(raw, path, what=what), origin=str(path), trusted=trusted)
     if data is None:
         raise InputError(f"{what} {path} is empty")
     return data

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy_kit.errors import InputError
-from deploy_kit.yamlio import MAX_FILE_BYTES, parse_yaml, read_bounded
+from deploy_kit.yamlio import MAX_FILE_BYTES, parse_yaml_file_bytes, read_bounded
 
 CATALOG_DIR = Path(__file__).parent
 CATALOG_FILES = ("models.yaml", "gpus.yaml", "kv_layouts.yaml", "presets.yaml")
@@ -39,18 +39,10 @@ def _digest(sources: dict[str, bytes]) -> str:
 
 
 def _parse(directory: Path, sources: dict[str, bytes]) -> dict[str, Any]:
-    docs: dict[str, Any] = {}
-    for name, raw in sources.items():
-        origin = str(directory / name)
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InputError(f"catalog file {origin} is not UTF-8 text") from None
-        data = parse_yaml(text, origin=origin, trusted=True)
-        if data is None:
-            raise InputError(f"catalog file {origin} is empty")
-        docs[name] = data
-    return docs
+    return {
+        name: parse_yaml_file_bytes(raw, directory / name, what="catalog file", trusted=True)
+        for name, raw in sources.items()
+    }
 
 
 def compile_documents(directory: Path = CATALOG_DIR) -> str:

@@ -32,7 +32,7 @@ demo: install tools
 	$(DK) lint $(OUT)/bundle
 
 test: install tools
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 lint: install
 	$(VENV)/bin/ruff check deploy_kit tests scripts bench

@@ -299,11 +299,14 @@ def _tool_shims(where: Path) -> tuple[dict[str, str], Path | None]:
 
 
 def _importtime(dk: Sequence[str]) -> dict[str, Any]:
-    """`python -X importtime` of deploy_kit.cli and of one plan run: the top costs."""
+    """`python -X importtime` of deploy_kit.cli.main and of one plan run: the top costs."""
     out: dict[str, Any] = {}
     script = dk[0] if len(dk) == 1 else None
     for label, cmd in (
-        ("import deploy_kit.cli", [PY, "-X", "importtime", "-c", "import deploy_kit.cli"]),
+        (
+            "import deploy_kit.cli.main",
+            [PY, "-X", "importtime", "-c", "import deploy_kit.cli.main"],
+        ),
         (
             "deploy-kit plan",
             [PY, "-X", "importtime", script, *PLAN_CASE]
@@ -414,7 +417,7 @@ def _show(cmd: Sequence[str]) -> str:
 
 def _version() -> str:
     try:
-        from deploy_kit import __version__
+        from deploy_kit.version import __version__
     except ImportError:
         return "unknown"
     return __version__

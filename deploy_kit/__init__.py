@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from deploy_kit.version import __version__
 
 if TYPE_CHECKING:
     from deploy_kit.catalog import Catalog
-    from deploy_kit.render import RenderOptions, WriteReport
+    from deploy_kit.renderer import RenderOptions, WriteReport
     from deploy_kit.spec import HardwareProfile, Knobs, Plan
     from deploy_kit.validate.report import LintReport
 
@@ -22,7 +22,7 @@ def load_catalog() -> Catalog:
 
 def plan(model: str, hardware: str | HardwareProfile, knobs: Knobs | None = None) -> Plan:
     """Plan `model` on `hardware` (a preset, shorthand, YAML path or a HardwareProfile)."""
-    from deploy_kit import planner
+    from deploy_kit.planner import search as planner
     from deploy_kit.spec import Knobs as _Knobs
 
     catalog = load_catalog()
@@ -34,7 +34,7 @@ def render(
     plan_: Plan, target: str, out: str, *, force: bool = False, options: RenderOptions | None = None
 ) -> WriteReport:
     """Render a plan into a bundle directory (atomic; edited files are never overwritten)."""
-    from deploy_kit.render import render_bundle
+    from deploy_kit.renderer import render_bundle
 
     return render_bundle(plan_, target, out, force=force, options=options)
 

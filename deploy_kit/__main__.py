@@ -2,6 +2,6 @@
 
 import sys
 
-from deploy_kit.cli import main
+from deploy_kit.cli.main import main
 
 sys.exit(main())

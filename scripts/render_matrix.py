@@ -26,10 +26,10 @@ from typing import Any
 
 import yaml
 
-from deploy_kit import planner
 from deploy_kit.catalog import Catalog, load_catalog
 from deploy_kit.errors import DeployKitError, InputError, PlanError
-from deploy_kit.render import RenderOptions, render_files
+from deploy_kit.planner import search as planner
+from deploy_kit.renderer import RenderOptions, render_files
 from deploy_kit.spec import Knobs, Plan
 
 MODELS = ("deepseek-v4-flash", "deepseek-v4-pro")
@@ -165,8 +165,7 @@ def write_files(root: Path, files: dict[str, str]) -> None:
 
 def template_chart(values: Path, namespace: str | None) -> str:
     """`helm template` of the packaged chart with one values file (LWS API declared served)."""
-    from deploy_kit.render.kubernetes import LWS_API
-    from deploy_kit.render.templating import resource_dir
+    from deploy_kit.resources import LWS_API, resource_dir
     from deploy_kit.validate.structural import helm_template
 
     chart = resource_dir("charts") / CHART

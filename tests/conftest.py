@@ -11,7 +11,6 @@ from hypothesis import HealthCheck, settings
 from deploy_kit.catalog import Catalog, load_catalog
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
 
 settings.register_profile(
     "default", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -25,10 +24,3 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 @pytest.fixture(scope="session")
 def catalog() -> Catalog:
     return load_catalog()
-
-
-def shared_path(*parts: str) -> Path:
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"{path} not present (the shared/ folder beside the checkout)")
-    return path

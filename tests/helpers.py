@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from deploy_kit import local
-from deploy_kit.cli import main
+from deploy_kit.cli.main import main
 from deploy_kit.inventory import parse_nvidia_smi_csv
+from deploy_kit.local import up as local
 
 SMI = Path(__file__).parent / "fixtures" / "smi"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy_kit.cli import main
+from deploy_kit.cli.main import main
 
 ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "

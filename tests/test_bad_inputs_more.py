@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy_kit.cli import LAZY_COMMANDS, main
+from deploy_kit.cli.main import LAZY_COMMANDS, main
 
 ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 8) + "]\n"
@@ -102,7 +102,7 @@ OUT_CASES: dict[str, tuple[Callable[[Path], str], str]] = {
 }
 WRITE_BUG = (
     "render --out {what} ends in an internal error (exit 70) instead of exit 2 naming --out: "
-    "write_bundle (deploy_kit/render/bundle.py) lets {exc} escape"
+    "write_bundle (deploy_kit/renderer/bundle.py) lets {exc} escape"
 )
 
 

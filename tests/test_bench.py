@@ -30,12 +30,12 @@ def test_parse_importtime(bench: ModuleType) -> None:
     stderr = (
         "import time: self [us] | cumulative | imported package\n"
         "import time:       120 |        120 |   _io\n"
-        "import time:      4603 |     168433 | deploy_kit.inputs\n"
+        "import time:      4603 |     168433 | deploy_kit.cli.inputs\n"
         "some other line\n"
     )
     assert bench._parse_importtime(stderr) == [
         {"module": "_io", "self_us": 120, "cumulative_us": 120},
-        {"module": "deploy_kit.inputs", "self_us": 4603, "cumulative_us": 168433},
+        {"module": "deploy_kit.cli.inputs", "self_us": 4603, "cumulative_us": 168433},
     ]
 
 
@@ -71,7 +71,7 @@ def test_compile_package_leaves_bytecode_for_the_cli(bench: ModuleType) -> None:
     what = bench._compile_package()
     package = Path(deploy_kit.__file__).parent
     assert str(package) in what
-    for module in ("cli.py", "spec.py", "catalog/__init__.py"):
+    for module in ("cli/main.py", "spec.py", "catalog/__init__.py"):
         cached = importlib.util.cache_from_source(str(package / module))
         assert os.path.isfile(cached), cached
 

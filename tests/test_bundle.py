@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from deploy_kit.errors import EditedFileError, InputError
-from deploy_kit.render import bundle
-from deploy_kit.render.bundle import MANIFEST, write_bundle
+from deploy_kit.renderer import bundle
+from deploy_kit.renderer.bundle import MANIFEST, write_bundle
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -112,7 +112,7 @@ def test_sigterm_mid_write_leaves_previous_bundle(tmp_path: Path) -> None:
         f"""
         import os, signal, sys, time
         from pathlib import Path
-        from deploy_kit.render import bundle
+        from deploy_kit.renderer import bundle
         real = Path.write_bytes
         def slow(self, data):
             os.kill(os.getpid(), signal.SIGTERM)

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from deploy_kit.catalog import Catalog
-from tests.conftest import shared_path
+from tests.conftest import REPO
 
+CONFIG_DIR = REPO / "tests" / "fixtures" / "configs"
 CONFIGS = {
     "deepseek-v4-flash": "deepseek-ai--DeepSeek-V4-Flash_config.json",
     "deepseek-v4-pro": "deepseek-ai--DeepSeek-V4-Pro_config.json",
@@ -35,7 +36,7 @@ ARCH_KEYS = (
 
 @pytest.mark.parametrize("model_id", sorted(CONFIGS))
 def test_arch_matches_config_json(catalog: Catalog, model_id: str) -> None:
-    config = json.loads(shared_path("facts", "configs", CONFIGS[model_id]).read_text())
+    config = json.loads((CONFIG_DIR / CONFIGS[model_id]).read_text())
     arch = catalog.models[model_id].arch
     for key in ARCH_KEYS:
         assert getattr(arch, key) == config[key], key

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy_kit.cli import main
+from deploy_kit.cli.main import main
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -206,7 +206,7 @@ def test_deployment_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 def test_cli_startup_does_not_import_heavy_modules() -> None:
     code = (
-        "import sys; from deploy_kit.cli import main; "
+        "import sys; from deploy_kit.cli.main import main; "
         "heavy = [m for m in ('kubernetes', 'docker', 'rich') if m in sys.modules]; "
         "print(','.join(heavy))"
     )

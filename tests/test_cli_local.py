@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from deploy_kit import cli_local, local
-from deploy_kit.cli import main
+from deploy_kit.cli import local as cli_local
+from deploy_kit.cli.main import main
 from deploy_kit.errors import EnvironmentMissing
+from deploy_kit.local import up as local
 from tests.helpers import FakeVllm, nvidia_probe, run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -108,13 +109,13 @@ def installed(monkeypatch: pytest.MonkeyPatch, **change: Any) -> FakeBackend:
 def compose_target(monkeypatch: pytest.MonkeyPatch) -> None:
     """Use the real compose renderer when it exists; a minimal stand-in while it is written."""
     try:
-        importlib.import_module("deploy_kit.render.compose")
+        importlib.import_module("deploy_kit.renderer.compose")
     except ModuleNotFoundError as exc:
-        if exc.name != "deploy_kit.render.compose":
+        if exc.name != "deploy_kit.renderer.compose":
             raise
-        stub = types.ModuleType("deploy_kit.render.compose")
+        stub = types.ModuleType("deploy_kit.renderer.compose")
         stub.render = _stub_compose_render  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "deploy_kit.render.compose", stub)
+        monkeypatch.setitem(sys.modules, "deploy_kit.renderer.compose", stub)
 
 
 @pytest.fixture(autouse=True)
@@ -517,7 +518,7 @@ def test_detection_without_discovery_module(monkeypatch: pytest.MonkeyPatch) -> 
     real = importlib.import_module
 
     def missing(name: str, *args: Any) -> Any:
-        if name == "deploy_kit.discovery":
+        if name == "deploy_kit.planner.pools":
             raise ModuleNotFoundError(name=name)
         return real(name, *args)
 

@@ -21,15 +21,16 @@ import pytest
 import urllib3
 from click.testing import CliRunner
 
-from deploy_kit import cli_cluster, cluster
-from deploy_kit.errors import EnvironmentMissing, InputError
-from deploy_kit.k8s_objects import (
+from deploy_kit.cli import cluster as cli_cluster
+from deploy_kit.cluster import status as cluster
+from deploy_kit.cluster.objects import (
     apply_order,
     bundle_selectors,
     load_bundle,
     pod_status,
     secret_references,
 )
+from deploy_kit.errors import EnvironmentMissing, InputError
 from tests.helpers import run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from deploy_kit import discovery, planner
 from deploy_kit.catalog import Catalog
 from deploy_kit.errors import EnvironmentMissing, InputError, PinnedKnobError, PlanError
 from deploy_kit.inventory import (
@@ -19,6 +18,8 @@ from deploy_kit.inventory import (
     parse_nvidia_smi_csv,
     parse_rocm_smi_json,
 )
+from deploy_kit.planner import pools as discovery
+from deploy_kit.planner import search as planner
 from deploy_kit.spec import HardwareProfile, Knobs
 from tests.helpers import run_cli
 
@@ -375,13 +376,13 @@ def test_discover_local(
 ) -> None:
     import types
 
-    fake_local = types.ModuleType("deploy_kit.local")
+    fake_local = types.ModuleType("deploy_kit.local.up")
     obs = parse_nvidia_smi_csv((SMI / "nvidia-smi-h200x8.csv").read_text())
     fake_local.detect_gpus = lambda: obs  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "deploy_kit.local", fake_local)
+    monkeypatch.setitem(sys.modules, "deploy_kit.local.up", fake_local)
     code, out, _ = run_cli(capsys, "discover", "--local", "-o", "yaml")
     assert code == 0 and "name: 8xH200" in out
-    monkeypatch.setitem(sys.modules, "deploy_kit.local", None)
+    monkeypatch.setitem(sys.modules, "deploy_kit.local.up", None)
     code, _, err = run_cli(capsys, "discover", "--local")
     assert code == 4 and "local GPU detection is unavailable" in err
     code, _, err = run_cli(capsys, "discover", "--local", "--from-file", "x.json")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import deploy_kit
-from deploy_kit.render import render_files
+from deploy_kit.renderer import render_files
 from deploy_kit.spec import Knobs
 
 GOLDEN = Path(__file__).parent / "golden"

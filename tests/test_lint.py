@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 
 import deploy_kit
-from deploy_kit.cli import main
+from deploy_kit.cli.main import main
 from deploy_kit.errors import PlanError
-from deploy_kit.render import render_bundle
+from deploy_kit.renderer import render_bundle
 from deploy_kit.spec import Knobs
 from deploy_kit.validate import structural, tools
+from deploy_kit.validate.crd import BUNDLED_CRD_DIR
 from deploy_kit.validate.discover import packaged_chart
 from deploy_kit.validate.findings import Finding
 from deploy_kit.validate.lint import HELM_API_VERSIONS, lint_paths
@@ -30,14 +31,12 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures" / "lint"
 GOOD = FIXTURES / "good"
 BAD = FIXTURES / "bad"
-CRD_DIR = REPO.parent / "shared" / "crds"
+CRD_DIR = BUNDLED_CRD_DIR
 FILE_TOOLS = ("yamllint", "kubernetes-validate", "docker-compose", "hadolint")
 MARK = re.compile(r"#\s*(<-|next:|file:)\s*((?:[A-Za-z][\w/.-]*\s*)+)$")
 
 
 def crds() -> list[Path]:
-    if not CRD_DIR.is_dir():
-        pytest.skip(f"{CRD_DIR} is absent (no ../shared beside the repo)")
     return sorted(CRD_DIR.glob("*.yaml"))
 
 
@@ -132,7 +131,7 @@ def test_bad_fixture_domain_rules_without_tools(path: Path) -> None:
 
 
 def test_every_domain_rule_has_a_kubernetes_or_compose_fixture() -> None:
-    from deploy_kit.validate.domain import RULES
+    from deploy_kit.validate.facts import RULES
 
     marked: dict[str, set[str]] = {}
     for path in bad_files("k8s", "compose", "docker", "hardware"):

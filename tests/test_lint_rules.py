@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from deploy_kit import vllm
+from deploy_kit.validate.crd import BUNDLED_CRD_DIR
 from deploy_kit.validate.discover import discover
-from deploy_kit.validate.domain import RULES
+from deploy_kit.validate.facts import RULES
 from deploy_kit.validate.findings import Finding
 from deploy_kit.validate.invocations import (
     EnvVar,
@@ -24,6 +24,7 @@ from deploy_kit.validate.invocations_docker import dockerfile_containers, instru
 from deploy_kit.validate.invocations_k8s import quantity_bytes
 from deploy_kit.validate.lint import lint_paths
 from deploy_kit.validate.report import to_json
+from deploy_kit.vllm import argv as vllm
 
 W = Where("f")
 FLASH_ARGS = [
@@ -415,10 +416,7 @@ def test_findings_are_sorted_and_deterministic(tmp_path: Path) -> None:
 
 
 def test_crds_found_in_the_linted_paths_are_used(tmp_path: Path) -> None:
-    crd = Path(__file__).resolve().parents[2] / "shared" / "crds"
-    crd = crd / "leaderworkerset.x-k8s.io_leaderworkersets.yaml"
-    if not crd.is_file():
-        pytest.skip(f"{crd} is absent (no ../shared beside the repo)")
+    crd = BUNDLED_CRD_DIR / "leaderworkerset.x-k8s.io_leaderworkersets.yaml"
     (tmp_path / "crd.yaml").write_text(crd.read_text(encoding="utf-8"), encoding="utf-8")
     bad = Path(__file__).parent / "fixtures" / "lint" / "bad" / "k8s" / "lws-crd.yaml"
     (tmp_path / "lws.yaml").write_text(bad.read_text(encoding="utf-8"), encoding="utf-8")

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from deploy_kit import local
-from deploy_kit.cli import make_plan
-from deploy_kit.docker_client import DockerBackend, classify_engine_error, compose_candidates
+from deploy_kit.cli.options import make_plan
 from deploy_kit.errors import EnvironmentMissing, ExitCode
 from deploy_kit.inventory import parse_nvidia_smi_csv, parse_rocm_smi_json
+from deploy_kit.local import up as local
+from deploy_kit.local.docker_client import DockerBackend, classify_engine_error, compose_candidates
 from deploy_kit.spec import Plan
 from tests.helpers import FakeVllm, nvidia_probe
 

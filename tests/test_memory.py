@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from deploy_kit import memory
 from deploy_kit.catalog import Catalog
+from deploy_kit.planner import memory
 
 GIB = 1024**3
 MAX = 1048576

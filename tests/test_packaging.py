@@ -60,7 +60,7 @@ def test_installed_wheel_renders(wheel: Path, tmp_path: Path) -> None:
         zf.extractall(target)
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
-        "from deploy_kit.render.templating import resource_dir;"
+        "from deploy_kit.resources import resource_dir;"
         "print(resource_dir('templates')); print(resource_dir('charts'))"
     )
     out = subprocess.run(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from deploy_kit import memory, perf
 from deploy_kit.catalog import Catalog
+from deploy_kit.planner import memory, perf
 from deploy_kit.spec import Layout
 
 # (model, gpu, gpus, TPOT at concurrency 1 in ms) from the SGLang cookbook, ISL 8192 / OSL 1024.

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from deploy_kit import planner, vllm
 from deploy_kit.catalog import Catalog
 from deploy_kit.errors import PinnedKnobError, PlanError
+from deploy_kit.planner import search as planner
 from deploy_kit.spec import Knobs, Plan
+from deploy_kit.vllm import argv as vllm
 
 GIB = 1024**3
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deploy_kit import planner
 from deploy_kit.catalog import load_catalog
 from deploy_kit.errors import InputError, PlanError
+from deploy_kit.planner import search as planner
 from deploy_kit.spec import CustomGpu, HardwareFile, Knobs
 
 CATALOG = load_catalog()

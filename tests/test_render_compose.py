@@ -13,13 +13,13 @@ import pytest
 import yaml
 
 import deploy_kit
-from deploy_kit import vllm
 from deploy_kit.errors import InputError, PlanError
-from deploy_kit.render import RenderOptions, render_files
+from deploy_kit.renderer import RenderOptions, render_files
 from deploy_kit.spec import Knobs, Plan
 from deploy_kit.validate import structural
 from deploy_kit.validate.tools import find_tool, run_tool, tool_available
-from deploy_kit.vllm_flags import check_argv
+from deploy_kit.vllm import argv as vllm
+from deploy_kit.vllm.flags import check_argv
 
 MODELS = ("deepseek-v4-flash", "deepseek-v4-pro")
 CANARY = "hf_CANARYsecret0123456789"

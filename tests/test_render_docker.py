@@ -12,14 +12,14 @@ import pytest
 import yaml
 
 import deploy_kit
-from deploy_kit import vllm
 from deploy_kit.errors import InputError, PlanError
-from deploy_kit.render import RenderOptions, render_files
-from deploy_kit.render.docker import HEAD_SHELL_REF
+from deploy_kit.renderer import RenderOptions, render_files
+from deploy_kit.renderer.docker import HEAD_SHELL_REF
 from deploy_kit.spec import Knobs, Plan
 from deploy_kit.validate import structural
 from deploy_kit.validate.tools import tool_available
-from deploy_kit.vllm_flags import check_argv
+from deploy_kit.vllm import argv as vllm
+from deploy_kit.vllm.flags import check_argv
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = ("deepseek-v4-flash", "deepseek-v4-pro")

@@ -27,14 +27,15 @@ from test_render_kubernetes import (
     validate,
 )
 
-from deploy_kit import vllm, vllm_flags
-from deploy_kit.render import RenderOptions
-from deploy_kit.render.context import build_context, header_lines
-from deploy_kit.render.helm import CHART, helm_values
-from deploy_kit.render.helm_values import HelmValues, consistency_problems
+from deploy_kit.renderer import RenderOptions
+from deploy_kit.renderer.context import build_context, header_lines
+from deploy_kit.renderer.helm import CHART, helm_values
+from deploy_kit.renderer.helm_values import HelmValues, consistency_problems
 from deploy_kit.spec import Knobs, Plan
 from deploy_kit.validate.structural import YamlDoc, helm_lint, helm_template, parse_yaml_docs
 from deploy_kit.validate.tools import find_tool
+from deploy_kit.vllm import argv as vllm
+from deploy_kit.vllm import flags as vllm_flags
 
 REPO = Path(__file__).resolve().parents[1]
 CHART_DIR = REPO / CHART
@@ -334,7 +335,7 @@ def test_cli_bundle_installs_what_plan_printed(
 ) -> None:
     """`deploy-kit render --target helm --out DIR`, then `helm install NAME CHART -f DIR/...`."""
     require_tools("helm")
-    from deploy_kit.cli import main
+    from deploy_kit.cli.main import main
 
     out = tmp_path / "bundle"
     args = ["--model", "deepseek-v4-pro", "--hardware", "2x8xH200"]

@@ -14,12 +14,12 @@ import pytest
 import yaml
 
 import deploy_kit
-from deploy_kit import vllm, vllm_flags
 from deploy_kit.catalog import load_catalog
 from deploy_kit.errors import PlanError
-from deploy_kit.render import RenderOptions, render_files
-from deploy_kit.render.context import build_context, header_lines
+from deploy_kit.renderer import RenderOptions, render_files
+from deploy_kit.renderer.context import build_context, header_lines
 from deploy_kit.spec import Knobs, Plan
+from deploy_kit.validate.crd import BUNDLED_CRD_DIR
 from deploy_kit.validate.findings import Finding
 from deploy_kit.validate.structural import (
     YamlDoc,
@@ -28,13 +28,15 @@ from deploy_kit.validate.structural import (
     parse_yaml_docs,
 )
 from deploy_kit.validate.tools import find_tool, tool_available
+from deploy_kit.vllm import argv as vllm
+from deploy_kit.vllm import flags as vllm_flags
 from tests.helpers import one, walk
 
 REPO = Path(__file__).resolve().parents[1]
-CRDS = REPO.parent / "shared" / "crds"
+CRDS = BUNDLED_CRD_DIR
 MODELS = ("deepseek-v4-flash", "deepseek-v4-pro")
 CUSTOM_KINDS = {"LeaderWorkerSet", "ServiceMonitor", "PodMonitor"}
-# Kinds neither kubernetes-validate nor ../shared/crds has a schema for.
+# Kinds neither kubernetes-validate nor the bundled CRDs have a schema for.
 UNVALIDATED_KINDS = {"ScaledObject"}
 CANARY = "hf_canary_5f1d0c0ffee"
 Doc = dict[str, Any]
@@ -452,8 +454,6 @@ def require_tools(*names: str) -> None:
     missing = [n for n in names if not tool_available(n)]
     if missing:
         pytest.skip(f"{', '.join(missing)} not installed: run `make tools`")
-    if not CRDS.is_dir():
-        pytest.skip(f"{CRDS} is absent (CRDs live in ../shared/crds)")
 
 
 def validate(docs: list[YamlDoc]) -> list[Finding]:

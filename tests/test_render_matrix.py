@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 import deploy_kit
-from deploy_kit.cli import main
-from deploy_kit.render import bundle, render_files
-from deploy_kit.render.bundle import MANIFEST, write_bundle
+from deploy_kit.cli.main import main
+from deploy_kit.renderer import bundle, render_files
+from deploy_kit.renderer.bundle import MANIFEST, write_bundle
 from deploy_kit.spec import Knobs
 from deploy_kit.validate import tools
 from deploy_kit.validate.documents import parse_yaml_docs

@@ -21,19 +21,20 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from deploy_kit import planner
 from deploy_kit.catalog import load_catalog
 from deploy_kit.errors import ExitCode, InputError, PlanError
-from deploy_kit.render import RenderOptions, render_files
+from deploy_kit.planner import search as planner
+from deploy_kit.renderer import RenderOptions, render_files
 from deploy_kit.spec import CustomGpu, HardwareFile, HardwareProfile, Knobs, Plan
-from deploy_kit.vllm_flags import check_argv
+from deploy_kit.validate.crd import BUNDLED_CRD_DIR
+from deploy_kit.vllm.flags import check_argv
 
 CATALOG = load_catalog()
 FUZZ = os.environ.get("HYPOTHESIS_PROFILE") == "fuzz"
 # Rejected inputs cost microseconds, accepted ones a render (~50 ms) and the domain rules.
 EXAMPLES = 2000 if FUZZ else 150
 TOOL_EXAMPLES = 60 if FUZZ else 4
-CRDS = Path(__file__).resolve().parents[2] / "shared" / "crds"
+CRDS = BUNDLED_CRD_DIR
 SECRET_ENVS = {"VLLM_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"}
 WORKLOAD_KINDS = {"Deployment", "LeaderWorkerSet"}
 IMAGE_RE = re.compile(
@@ -172,7 +173,7 @@ def assert_lint_clean(root: Path, hardware: HardwareProfile, *, tools: bool) -> 
     """Every validator and domain rule: zero errors (warnings are advice, not failures)."""
     from deploy_kit.validate.lint import lint_paths
 
-    crds = sorted(CRDS.glob("*.yaml")) if CRDS.is_dir() else []
+    crds = sorted(CRDS.glob("*.yaml"))
     report = lint_paths([root], crds=crds, hardware=hardware, tools=tools)
     errors = [f for f in report.findings if f.severity == "error"]
     assert not errors, "\n".join(f"{f.rule}: {f.message}" for f in errors)

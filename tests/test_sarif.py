@@ -10,8 +10,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from deploy_kit.cli import main
-from deploy_kit.validate.domain import RULES
+from deploy_kit.cli.main import main
+from deploy_kit.validate.facts import RULES
 from deploy_kit.validate.findings import Finding
 from deploy_kit.validate.lint import lint_paths
 from deploy_kit.validate.report import LintReport, make_report, to_sarif

@@ -23,10 +23,12 @@ from pathlib import Path
 import click
 import pytest
 
-from deploy_kit import cli_local, local
-from deploy_kit.cli import cli, main
-from deploy_kit.docker_client import Backend
+from deploy_kit.cli import local as cli_local
+from deploy_kit.cli.main import cli, main
 from deploy_kit.inventory import parse_nvidia_smi_csv
+from deploy_kit.local import up as local
+from deploy_kit.local.docker_client import Backend
+from deploy_kit.validate.crd import BUNDLED_CRD_DIR
 
 CANARY = "hf_dkCanary7f3a9c1e5b2d4680xQ"
 CANARY_B64 = base64.b64encode(CANARY.encode()).decode()
@@ -445,10 +447,7 @@ def test_lint_schema_error_on_a_secret_does_not_echo_it(
 def test_lint_crd_error_on_a_secret_does_not_echo_it(
     canary: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    crd = Path(__file__).resolve().parents[2] / "shared" / "crds"
-    crd = crd / "leaderworkerset.x-k8s.io_leaderworkersets.yaml"
-    if not crd.is_file():
-        pytest.skip(f"{crd} not present (the shared/ folder beside the checkout)")
+    crd = BUNDLED_CRD_DIR / "leaderworkerset.x-k8s.io_leaderworkersets.yaml"
     path = person_writes(canary / "typo" / "lws.yaml", WRONG_TYPE_LWS)
     _lint_formats(capsys, caplog, canary, path, [path], "--no-tools", "--crd", str(crd))
 

@@ -12,7 +12,12 @@ import pytest
 
 from deploy_kit.errors import EnvironmentMissing, InputError, LintFailed, ToolMissing
 from deploy_kit.validate import structural, tools
-from deploy_kit.validate.crd import crd_validate_docs, load_crds, structural_to_jsonschema
+from deploy_kit.validate.crd import (
+    BUNDLED_CRD_DIR,
+    crd_validate_docs,
+    load_crds,
+    structural_to_jsonschema,
+)
 from deploy_kit.validate.findings import Finding
 from deploy_kit.validate.structural import (
     YamlDoc,
@@ -29,16 +34,12 @@ from deploy_kit.validate.structural import (
 from deploy_kit.validate.tools import ToolResult, find_tool, run_tool, tool_available
 
 REPO = Path(__file__).resolve().parent.parent
-CRD_DIR = REPO.parent / "shared" / "crds"
+CRD_DIR = BUNDLED_CRD_DIR
 LWS_CRD = CRD_DIR / "leaderworkerset.x-k8s.io_leaderworkersets.yaml"
 MONITOR_CRDS = [
     CRD_DIR / "monitoring.coreos.com_servicemonitors.yaml",
     CRD_DIR / "monitoring.coreos.com_podmonitors.yaml",
 ]
-
-needs_crds = pytest.mark.skipif(
-    not LWS_CRD.is_file(), reason=f"{CRD_DIR} is absent (no ../shared beside the repo)"
-)
 
 
 def needs(tool: str) -> pytest.MarkDecorator:
@@ -392,7 +393,6 @@ spec:
 """
 
 
-@needs_crds
 def test_lws_good_and_broken(tmp_path: Path) -> None:
     good = parse_yaml_docs(LWS, "lws.yaml")
     assert crd_validate_docs(good, [LWS_CRD]) == []
@@ -413,7 +413,6 @@ def test_lws_good_and_broken(tmp_path: Path) -> None:
     assert sise.line == 14 and sise.document == 0 and sise.source == "crd"
 
 
-@needs_crds
 def test_lws_unknown_field_deep_in_the_pod_template() -> None:
     text = LWS.replace(
         "            image: vllm/vllm-openai:v0.33.0\n            resources:\n"
@@ -426,7 +425,6 @@ def test_lws_unknown_field_deep_in_the_pod_template() -> None:
     ]
 
 
-@needs_crds
 def test_monitors_and_routing(tmp_path: Path) -> None:
     crds = [LWS_CRD, *MONITOR_CRDS]
     bad_monitor = SERVICE_MONITOR.replace("interval: 15s", "interval: 15s\n      scrape: yes")
@@ -438,7 +436,6 @@ def test_monitors_and_routing(tmp_path: Path) -> None:
     assert finding.severity == "error" and "v1" in finding.message
 
 
-@needs_crds
 def test_kind_without_crd_warns() -> None:
     docs = parse_yaml_docs(SERVICE_MONITOR, "sm.yaml")
     [finding] = crd_validate_docs(docs, [LWS_CRD])
@@ -446,7 +443,6 @@ def test_kind_without_crd_warns() -> None:
     assert "ServiceMonitor" in finding.message
 
 
-@needs_crds
 @pytest.mark.tools
 @needs("kubernetes-validate")
 def test_validate_manifests_routes_builtins_and_custom_resources(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from deploy_kit.errors import InputError
-from deploy_kit.vllm_flags import (
+from deploy_kit.vllm.flags import (
     ArgProblem,
     FlagSpec,
     check_argv,
@@ -19,7 +19,7 @@ from deploy_kit.vllm_flags import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-HELP_FILE = REPO.parent / "shared" / "facts" / "vllm-0.33.0-serve-help.txt"
+HELP_FILE = REPO / "tests" / "fixtures" / "vllm-0.33.0-serve-help.txt"
 
 # The recipe command for DeepSeek V4 Flash on 8 GPUs, as deploy-kit renders it.
 V4_ARGV = [
@@ -67,9 +67,6 @@ def errors(argv: list[str]) -> list[str]:
 # --- the generated table ------------------------------------------------------------------
 
 
-@pytest.mark.skipif(
-    not HELP_FILE.is_file(), reason=f"{HELP_FILE} is absent (no ../shared beside the repo)"
-)
 def test_regenerating_the_table_gives_identical_bytes() -> None:
     gen = runpy.run_path(str(REPO / "scripts" / "gen_vllm_flags.py"))
     text = gen["render"](HELP_FILE.read_text(encoding="utf-8"), "0.33.0")

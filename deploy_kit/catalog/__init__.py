@@ -145,6 +145,12 @@ class Catalog:
         text = spec.strip()
         if not text:
             raise InputError("hardware is empty; give a preset such as 8xH200 or a YAML file")
+        if text[0] in "-+" or re.match(r"^0+\s*[xX*]", text):
+            # Preset names are matched without punctuation, so "-8xH100" would pass as 8xH100.
+            raise InputError(
+                f"cannot read hardware {text!r}: node and GPU counts are positive whole numbers "
+                "(e.g. 8xH100 or 2x8xH100)"
+            )
         for name, profile in self.presets.items():
             if _norm(name) == _norm(text):
                 return profile

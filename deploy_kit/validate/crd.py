@@ -47,6 +47,15 @@ class CrdVersion:
 CrdRegistry = dict[tuple[str, str], dict[str, CrdVersion]]
 
 
+# CRDs shipped inside the package (sources and pinned versions in crds/SOURCES.md).
+BUNDLED_CRD_DIR = Path(__file__).resolve().parent / "crds"
+
+
+def bundled_crds() -> list[Path]:
+    """The CRD files deploy-kit ships, in a stable order."""
+    return sorted(BUNDLED_CRD_DIR.glob("*.yaml"))
+
+
 def load_crds(paths: Sequence[Path]) -> CrdRegistry:
     """(group, kind) -> version -> validator, from CRD files (multi-doc and List files too)."""
     registry: CrdRegistry = {}

@@ -92,7 +92,7 @@ def chart_values_keys() -> frozenset[str]:
 
 @cache
 def _chart_keys() -> frozenset[str]:
-    from deploy_kit.render.templating import resource_dir
+    from deploy_kit.resources import resource_dir
 
     try:
         text = (resource_dir("charts") / CHART_NAME / "values.yaml").read_text(encoding="utf-8")
@@ -104,7 +104,7 @@ def _chart_keys() -> frozenset[str]:
 
 def packaged_chart() -> Path | None:
     """The deepseek-v4 chart shipped with deploy-kit (wheel copy, else the checkout's)."""
-    from deploy_kit.render.templating import resource_dir
+    from deploy_kit.resources import resource_dir
 
     try:
         chart = resource_dir("charts") / CHART_NAME

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from deploy_kit import vllm
-from deploy_kit.validate.domain import Facts, finding
+from deploy_kit.validate.facts import Facts, finding
 from deploy_kit.validate.findings import Finding
 from deploy_kit.validate.invocations import Container, VllmCall, symbolic
-from deploy_kit.vllm_flags import load_flags
+from deploy_kit.vllm import argv as vllm
+from deploy_kit.vllm.flags import load_flags
 
 _SECRET_NAME = re.compile(
     r"(?:^|_)(?:TOKEN|API_?KEY|SECRET|SECRET_KEY|PASSWORD|PASSWD|ACCESS_KEY|PRIVATE_KEY)$"

@@ -6,9 +6,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from deploy_kit import vllm
-from deploy_kit.validate.domain import Facts, finding
+from deploy_kit.validate.facts import Facts, finding
 from deploy_kit.validate.findings import Finding
+from deploy_kit.vllm import argv as vllm
 
 
 def check(f: Facts) -> list[Finding]:

@@ -6,10 +6,10 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 
-from deploy_kit import vllm
-from deploy_kit.validate.domain import MIN_SHM_BYTES, Facts, finding
+from deploy_kit.validate.facts import MIN_SHM_BYTES, Facts, finding
 from deploy_kit.validate.findings import Finding
 from deploy_kit.validate.invocations import symbolic
+from deploy_kit.vllm import argv as vllm
 
 WORKER_INDEX = "LWS_WORKER_INDEX"
 _INDEX = r"\$?\{?" + WORKER_INDEX + r"\}?"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from deploy_kit import memory, perf, rules, vllm
-from deploy_kit.planner import DEFAULT_UTILIZATION, vllm_batch_defaults
+from deploy_kit.planner import memory, perf, rules
+from deploy_kit.planner.candidates import DEFAULT_UTILIZATION, vllm_batch_defaults
 from deploy_kit.spec import HardwareProfile, Layout, parse_tokens
-from deploy_kit.validate.domain import Facts, finding
+from deploy_kit.validate.facts import Facts, finding
 from deploy_kit.validate.findings import Finding
 from deploy_kit.validate.invocations import Where, symbolic
-from deploy_kit.vllm_flags import load_flags
+from deploy_kit.vllm import argv as vllm
+from deploy_kit.vllm.flags import load_flags
 
 GIB = memory.GIB
 # vLLM's default when VLLM_ENGINE_READY_TIMEOUT_S is unset (facts section 6).

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from deploy_kit import vllm
 from deploy_kit.validate.documents import json_path
-from deploy_kit.vllm_flags import DEFAULT_VLLM_VERSION, ParsedArgv, parse_argv
+from deploy_kit.vllm import argv as vllm
+from deploy_kit.vllm.flags import DEFAULT_VLLM_VERSION, ParsedArgv, parse_argv
 
 Source = Literal["kubernetes", "compose", "dockerfile"]
 ProbeKind = Literal["startup", "liveness", "readiness", "healthcheck"]

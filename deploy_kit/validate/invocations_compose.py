@@ -20,7 +20,7 @@ from deploy_kit.validate.invocations import (
     is_vllm_image,
 )
 from deploy_kit.validate.invocations_k8s import as_int
-from deploy_kit.vllm import SERVE
+from deploy_kit.vllm.argv import SERVE
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|us|µs|ns|m|s)")
 _DURATION_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}

@@ -17,7 +17,7 @@ from deploy_kit.validate.invocations import (
 )
 from deploy_kit.validate.invocations_compose import duration_s
 from deploy_kit.validate.invocations_k8s import as_int
-from deploy_kit.vllm import SERVE
+from deploy_kit.vllm.argv import SERVE
 
 _DIRECTIVE = re.compile(r"^#\s*escape\s*=\s*(\S)\s*$", re.IGNORECASE)
 _HEREDOC = re.compile(r"<<-?\s*['\"]?([A-Za-z_][A-Za-z0-9_]*)['\"]?")

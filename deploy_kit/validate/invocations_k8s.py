@@ -20,7 +20,7 @@ from deploy_kit.validate.invocations import (
     find_vllm,
     is_vllm_image,
 )
-from deploy_kit.vllm import SERVE
+from deploy_kit.vllm.argv import SERVE
 
 _TEMPLATE_KINDS = frozenset(
     {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job"}

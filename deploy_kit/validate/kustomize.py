@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from deploy_kit.errors import LintFailed, ToolMissing
-from deploy_kit.render.kubernetes import LWS_API
+from deploy_kit.resources import LWS_API
 from deploy_kit.validate import structural, tools
 from deploy_kit.validate.discover import KUSTOMIZATION_NAMES, LintFile
 from deploy_kit.validate.documents import YamlDoc, parse_yaml_docs

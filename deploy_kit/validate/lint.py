@@ -15,7 +15,8 @@ from deploy_kit.validate import structural
 from deploy_kit.validate.crd import crd_key, crd_validate_docs, load_crds
 from deploy_kit.validate.discover import Discovery, LintFile, discover, packaged_chart
 from deploy_kit.validate.documents import YamlDoc
-from deploy_kit.validate.domain import LintContext, check
+from deploy_kit.validate.domain import check
+from deploy_kit.validate.facts import LintContext
 from deploy_kit.validate.findings import Finding
 from deploy_kit.validate.invocations import Container
 from deploy_kit.validate.invocations_compose import compose_containers
@@ -35,7 +36,7 @@ from deploy_kit.validate.report import (
     make_report,
     sort_key,
 )
-from deploy_kit.vllm_flags import DEFAULT_VLLM_VERSION, load_flags
+from deploy_kit.vllm.flags import DEFAULT_VLLM_VERSION, load_flags
 
 DEFAULT_K8S_VERSION = structural.DEFAULT_K8S_VERSION
 _MAX_WORKERS = structural.MAX_WORKERS

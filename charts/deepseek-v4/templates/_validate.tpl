@@ -1,6 +1,6 @@
 {{/*
 Consistency guards: the rules values.schema.json cannot express. The same rules live in
-deploy_kit/render/helm_values.py (consistency_problems); keep both in step. Every problem is
+deploy_kit/renderer/helm_values.py (consistency_problems); keep both in step. Every problem is
 collected, then the render fails once listing all of them with what to change.
 */}}
 

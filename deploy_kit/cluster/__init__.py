@@ -1,0 +1,32 @@
+"""Kubernetes: connect, server-side apply of a bundle in dependency order, workload status.
+
+The kubernetes client is imported lazily. Imports: spec and the base modules; never cli.
+"""
+
+from deploy_kit.cluster.status import (
+    DEFAULT_SELECTOR,
+    FIELD_MANAGER,
+    ApplyFailure,
+    ApplyReport,
+    ApplyResult,
+    Connection,
+    WorkloadStatus,
+    apply_bundle,
+    connect,
+    list_nodes,
+    workload_status,
+)
+
+__all__ = [
+    "DEFAULT_SELECTOR",
+    "FIELD_MANAGER",
+    "ApplyFailure",
+    "ApplyReport",
+    "ApplyResult",
+    "Connection",
+    "WorkloadStatus",
+    "apply_bundle",
+    "connect",
+    "list_nodes",
+    "workload_status",
+]

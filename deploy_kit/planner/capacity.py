@@ -1,0 +1,109 @@
+"""Capacity table: every model x hardware x weight format, planned and summarised."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pydantic import Field
+
+from deploy_kit.catalog import Catalog
+from deploy_kit.errors import DeployKitError
+from deploy_kit.planner import search as planner
+from deploy_kit.planner.candidates import Target, resolve_target
+from deploy_kit.spec import Base, HardwareProfile, Knobs
+
+# The formats a capacity table compares by default: the released FP4+FP8 weights, NVIDIA's
+# NVFP4 (Blackwell only) and the all-FP8 repack (twice the expert bytes).
+DEFAULT_WEIGHTS = ("native", "nvfp4", "fp8")
+DEFAULT_MODELS = ("deepseek-v4-flash", "deepseek-v4-pro")
+# Context the concurrency column is computed at when none is given: 128K, a common serving
+# length well inside V4's 1M window.
+DEFAULT_CONTEXT = 131072
+
+
+class CapacityRow(Base):
+    """One model x hardware x weights cell of the capacity table."""
+
+    model: str = Field(description="Model id")
+    weights: str = Field(description="Weight format")
+    checkpoint: str | None = Field(description="Hugging Face id planned")
+    hardware: str = Field(description="Hardware preset")
+    gpus: int = Field(description="Total GPUs")
+    fits: bool = Field(description="A plan exists")
+    strategy: str | None = Field(description="Chosen layout")
+    context: int = Field(description="Context the concurrency is computed at")
+    max_context: int | None = Field(description="Longest context one request can have")
+    max_concurrency: float | None = Field(description="Concurrent requests at `context`")
+    tokens_per_s: float | None = Field(description="Estimated decode tokens/s, total")
+    tokens_per_s_per_gpu: float | None = Field(description="Estimated decode tokens/s per GPU")
+    cost_per_1m_output_tokens: float | None = Field(description="Estimated USD per 1M output")
+    api_price_per_1m_output_tokens: float = Field(description="DeepSeek API list price")
+    reason: str | None = Field(description="Why it does not fit")
+
+
+def rows(
+    catalog: Catalog,
+    models: Iterable[str],
+    hardware: Iterable[HardwareProfile],
+    weights: Iterable[str],
+    context: int,
+    base: Knobs,
+) -> list[CapacityRow]:
+    out: list[CapacityRow] = []
+    hw_list = list(hardware)
+    for model_name in models:
+        for w in weights:
+            try:
+                target = resolve_target(catalog, model_name, w)
+            except DeployKitError:
+                continue
+            if target.what_if:
+                continue
+            for hw in hw_list:
+                out.append(_row(catalog, target, hw, w, context, base))
+    return out
+
+
+def _row(
+    catalog: Catalog,
+    target: Target,
+    hw: HardwareProfile,
+    weights: str,
+    context: int,
+    base: Knobs,
+) -> CapacityRow:
+    knobs = base.model_copy(update={"weights": weights, "context": context})
+    common = {
+        "model": target.model.id,
+        "weights": weights,
+        "checkpoint": target.checkpoint.hf_id,
+        "hardware": hw.name,
+        "gpus": hw.total_gpus,
+        "context": context,
+        "api_price_per_1m_output_tokens": target.model.api_price_per_1m.output,
+    }
+    try:
+        p = planner.plan(catalog, target.checkpoint.id, hw, knobs, suggest=False)
+    except DeployKitError as exc:
+        return CapacityRow(
+            **common,
+            fits=False,
+            strategy=None,
+            max_context=None,
+            max_concurrency=None,
+            tokens_per_s=None,
+            tokens_per_s_per_gpu=None,
+            cost_per_1m_output_tokens=None,
+            reason=exc.message,
+        )
+    return CapacityRow(
+        **common,
+        fits=True,
+        strategy=p.layout.label(),
+        max_context=p.capacity.max_model_len_fit,
+        max_concurrency=p.capacity.max_concurrency_total,
+        tokens_per_s=p.performance.output_tokens_per_s_total,
+        tokens_per_s_per_gpu=p.performance.output_tokens_per_s_per_gpu,
+        cost_per_1m_output_tokens=p.performance.cost_per_1m_output_tokens,
+        reason=None,
+    )

@@ -15,6 +15,7 @@ import yaml
 from deploy_kit.errors import InputError
 from deploy_kit.validate.documents import YamlDoc, parse_yaml_docs
 from deploy_kit.validate.findings import Finding
+from deploy_kit.validate.placeholders import parse_documents
 
 Kind = Literal["kubernetes", "compose", "dockerfile", "helm-values", "kustomization", "yaml"]
 
@@ -198,11 +199,15 @@ def _classify_yaml(
         if is_json and not explicit:
             out.skipped.append(Skipped(path, "JSON that is not a manifest"))
             return
-        out.findings.append(_syntax_finding(path, exc))
+        # One broken document (a template placeholder) must not hide the file's others.
+        good, broken = parse_documents(text, str(path))
+        out.findings += broken or [_syntax_finding(path, exc)]
         kind: Kind = "compose" if _COMPOSE_NAME.search(name) else "yaml"
         if name in KUSTOMIZATION_NAMES:
             kind = "kustomization"
-        out.files.append(LintFile(path, kind, parsed=False, bundle=bundle))
+        kind = (_kind_of(path, good, bundle) or kind) if good and broken else kind
+        docs = tuple(good) if broken else ()
+        out.files.append(LintFile(path, kind, docs, parsed=False, bundle=bundle))
         return
     except RecursionError:
         out.findings.append(_syntax_finding(path, None))

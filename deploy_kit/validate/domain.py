@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from deploy_kit.validate import domain_argv, domain_compose, domain_k8s, domain_model
+from deploy_kit.validate import (
+    domain_argv,
+    domain_compose,
+    domain_k8s,
+    domain_model,
+    domain_secrets,
+)
 from deploy_kit.validate.facts import Facts, LintContext, finding
 from deploy_kit.validate.findings import Finding
 from deploy_kit.validate.invocations import Container
@@ -16,7 +22,7 @@ def check(containers: Sequence[Container], ctx: LintContext) -> list[Finding]:
     facts: list[Facts] = []
     for c in containers:
         out += domain_argv.image_rule(c)
-        out += domain_argv.secret_rule(c)
+        out += domain_secrets.secret_rule(c)
         out += domain_argv.removed_env_rule(c)
         if c.shell_error:
             out.append(

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from deploy_kit.validate.facts import Facts, finding
 from deploy_kit.validate.findings import Finding
-from deploy_kit.validate.invocations import Container, VllmCall, symbolic
+from deploy_kit.validate.invocations import Container, symbolic
 from deploy_kit.vllm import argv as vllm
-from deploy_kit.vllm.flags import load_flags
 
-_SECRET_NAME = re.compile(
-    r"(?:^|_)(?:TOKEN|API_?KEY|SECRET|SECRET_KEY|PASSWORD|PASSWD|ACCESS_KEY|PRIVATE_KEY)$"
-)
-_SECRET_VALUE = re.compile(r"\b(?:hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{16,})\b")
 _K8S_UNEXPANDED = re.compile(r"\$(?:\(\(|\{|[A-Za-z_])")
 _ANY_DOLLAR = re.compile(r"\$")
 
@@ -97,57 +92,6 @@ def image_rule(c: Container) -> list[Finding]:
     return []
 
 
-def secret_rule(c: Container) -> list[Finding]:
-    """DK112: no token or API key written into env values, ARG defaults or arguments."""
-    out: list[Finding] = []
-    for var in c.env:
-        if var.value is None or not var.value.strip() or symbolic(var.value):
-            continue
-        if "env_file" in var.where.path:
-            continue  # an env file is where secrets belong
-        named = bool(_SECRET_NAME.search(var.name.upper()))
-        if named or _SECRET_VALUE.search(var.value):
-            what = "ARG default" if var.kind == "arg" else "environment variable"
-            out.append(
-                finding(
-                    "DK112", var.where, f"{c.label}: {what} {var.name} holds a literal secret value"
-                )
-            )
-    for i, token in enumerate(c.argv):
-        if _SECRET_VALUE.search(token):
-            out.append(
-                finding(
-                    "DK112",
-                    c.argv_wheres[i],
-                    f"{c.label}: an argument contains what looks like an access token",
-                )
-            )
-    if c.vllm is None:
-        return _unique(out)
-    secret_flags = _secret_flags(c.vllm)
-    argv, wheres = c.vllm.argv, c.vllm.wheres
-    for j, token in enumerate(argv):
-        name, eq, value = token.partition("=")
-        if name not in secret_flags:
-            continue
-        if eq:
-            literal, where = value, wheres[j]
-        elif j + 1 < len(argv):
-            literal, where = argv[j + 1], wheres[j + 1]
-        else:
-            continue
-        if literal and not symbolic(literal) and not literal.startswith("-"):
-            out.append(finding("DK112", where, f"{c.label}: {name} is given a literal value"))
-    return _unique(out)
-
-
-def _secret_flags(call: VllmCall | None) -> frozenset[str]:
-    # The flags named like the secrets' environment variables (--api-key, --hf-token).
-    table = load_flags(call.parsed.vllm_version if call else vllm.PINNED_VLLM)
-    names = {vllm.ENV_HF_TOKEN, vllm.ENV_API_KEY.removeprefix("VLLM_")}
-    return frozenset(flag for flag, spec in table.flags.items() if spec.metavar in names)
-
-
 def removed_env_rule(c: Container) -> list[Finding]:
     """DK114: variables vLLM removed (the V0 engine switch, the attention backend override)."""
     return [
@@ -209,14 +153,4 @@ def v4_flags_rule(f: Facts) -> list[Finding]:
                     f"{flag} is {value!r}; DeepSeek V4 uses {vllm.V4_PARSER!r}",
                 )
             )
-    return out
-
-
-def _unique(findings: Iterable[Finding]) -> list[Finding]:
-    seen: set[Finding] = set()
-    out = []
-    for f in findings:
-        if f not in seen:
-            seen.add(f)
-            out.append(f)
     return out

@@ -12,9 +12,9 @@ from deploy_kit.catalog import load_catalog
 from deploy_kit.errors import InputError
 from deploy_kit.spec import HardwareProfile
 from deploy_kit.validate import structural
-from deploy_kit.validate.crd import crd_key, crd_validate_docs, load_crds
+from deploy_kit.validate.crd import bundled_crds_for, crd_key, crd_validate_docs, load_crds
 from deploy_kit.validate.discover import Discovery, LintFile, discover, packaged_chart
-from deploy_kit.validate.documents import YamlDoc
+from deploy_kit.validate.documents import MAX_LINT_FILE_BYTES, YamlDoc
 from deploy_kit.validate.domain import check
 from deploy_kit.validate.facts import LintContext
 from deploy_kit.validate.findings import Finding
@@ -37,6 +37,7 @@ from deploy_kit.validate.report import (
     sort_key,
 )
 from deploy_kit.vllm.flags import DEFAULT_VLLM_VERSION, load_flags
+from deploy_kit.yamlio import OpenFailed, read_bounded
 
 DEFAULT_K8S_VERSION = structural.DEFAULT_K8S_VERSION
 _MAX_WORKERS = structural.MAX_WORKERS
@@ -121,6 +122,7 @@ class _Batch:
         crd_paths = crd_paths + self._found_crds()
         if not self.tools:
             self.collect_manifests()
+            crd_paths = [*bundled_crds_for(self.manifests), *crd_paths]
             self.notes.append(
                 "external tools skipped (--no-tools): yamllint, kubernetes-validate, docker "
                 "compose, hadolint and helm did not run; only CRD schemas and domain rules "
@@ -145,6 +147,8 @@ class _Batch:
     def _validate_manifests(self, crd_paths: list[Path]) -> None:
         if not self.manifests:
             return
+        # The bundled CRDs first: a --crd or a CRD found in the tree overrides their versions.
+        crd_paths = [*bundled_crds_for(self.manifests), *crd_paths]
         registry = load_crds(crd_paths)
         builtin = [d for d in self.manifests if crd_key(d) not in registry]
         self.findings += structural.validate_manifests(self.manifests, crd_paths, self.k8s_version)
@@ -253,8 +257,9 @@ class _Batch:
 
 def _dockerfile(f: LintFile, version: str) -> list[Container]:
     try:
-        text = f.path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        raw = read_bounded(f.path, what="Dockerfile", limit=MAX_LINT_FILE_BYTES)
+        text = raw.decode("utf-8")
+    except (OpenFailed, UnicodeDecodeError):
         return []
     return dockerfile_containers(str(f.path), text, version)
 
@@ -268,9 +273,16 @@ def _parallel(fn: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
 
 
 def _finalize(findings: list[Finding]) -> list[Finding]:
-    """Dedupe, drop PyYAML's syntax error where yamllint reported one, sort."""
-    yamllint_syntax = {f.file for f in findings if f.rule == "yamllint/syntax"}
-    kept = {f for f in findings if not (f.rule == "yaml/syntax" and f.file in yamllint_syntax)}
+    """Dedupe, drop PyYAML's syntax error where yamllint reported one, sort. In a file with a
+    placeholder the per-document findings are kept instead: yamllint stops at the first."""
+    per_document = {f.file for f in findings if f.rule == "yaml/placeholder"}
+    yamllint_syntax = {f.file for f in findings if f.rule == "yamllint/syntax"} - per_document
+    kept = {
+        f
+        for f in findings
+        if not (f.rule == "yaml/syntax" and f.file in yamllint_syntax)
+        and not (f.rule == "yamllint/syntax" and f.file in per_document)
+    }
     return sorted(kept, key=sort_key)
 
 

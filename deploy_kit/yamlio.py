@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -20,6 +23,31 @@ MAX_DEPTH = 64
 # Shared aliases build a DAG that expands exponentially when walked; a real input file has at
 # most tens of thousands of values (a large `kubectl get nodes -o json`).
 MAX_ELEMENTS = 200_000
+# Reads grow a buffer by this much while a file that reported size 0 (procfs) keeps giving data.
+_READ_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ParseLimits:
+    """How much parse work one file may cost, checked before anything is built from it.
+
+    `values` bounds both the nodes written in the file (keys, scalars, list items) and the
+    values once aliases are expanded; `depth` the nesting; `aliases` the alias references."""
+
+    values: int = MAX_ELEMENTS
+    depth: int = MAX_DEPTH
+    aliases: int = MAX_ALIASES
+
+
+LIMITS = ParseLimits()
+
+
+@dataclass(frozen=True)
+class ScanStats:
+    """What the event scan of a YAML text counted (all within the limits it was given)."""
+
+    nodes: int
+    aliases: int
 
 
 class _NoDuplicateKeys(yaml.constructor.SafeConstructor):
@@ -43,21 +71,11 @@ class _NoDuplicateKeys(yaml.constructor.SafeConstructor):
 
 
 class _StrictLoader(_NoDuplicateKeys, yaml.SafeLoader):
-    """For user files: no duplicate keys, and a bound on aliases."""
-
-    alias_count = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            self.alias_count += 1
-            if self.alias_count > MAX_ALIASES:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"more than {MAX_ALIASES} YAML aliases (alias bomb?)", None
-                )
-        return super().compose_node(parent, index)
+    """For user files: no duplicate keys (the parse limits are checked by `scan_yaml` first)."""
 
 
-# The packaged catalog is trusted and read on every command: libyaml's C loader is ~6x faster.
+# libyaml's C parser is ~6x faster than PyYAML's: the packaged catalog (read on every command)
+# and the limit scan of every user file use it when PyYAML was built with it.
 _TRUSTED_BASE: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -65,28 +83,114 @@ class _TrustedLoader(_NoDuplicateKeys, _TRUSTED_BASE):  # type: ignore[valid-typ
     """For deploy-kit's own data files only."""
 
 
-def check_shape(value: Any, origin: str) -> None:
-    """Refuse data nested too deeply or expanding past MAX_ELEMENTS values."""
+_OPENERS = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_CLOSERS = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+
+
+def _line(event_or_mark: Any) -> str:
+    line = getattr(getattr(event_or_mark, "start_mark", event_or_mark), "line", None)
+    return f" (line {line + 1})" if isinstance(line, int) else ""
+
+
+def scan_yaml(text: str, *, origin: str, limits: ParseLimits = LIMITS) -> ScanStats:
+    """Walk the parser's events (no objects are built) and refuse a text over `limits`.
+
+    Building nodes costs ~20x more than reading events, so every YAML reader calls this first:
+    a file over a limit is refused after at most `limits.values` events, and the message names
+    the limit that was actually crossed. Syntax errors propagate as yaml.YAMLError."""
+    loader = _TRUSTED_BASE(text)
+    nodes = aliases = depth = 0
+    try:
+        while True:
+            event = loader.get_event()  # type: ignore[no-untyped-call]
+            if event is None or isinstance(event, yaml.StreamEndEvent):
+                break
+            if isinstance(event, yaml.ScalarEvent):
+                nodes += 1
+                if depth + 1 > limits.depth:
+                    raise _too_deep(origin, event, limits)
+            elif isinstance(event, _OPENERS):
+                nodes += 1
+                depth += 1
+                if depth > limits.depth:
+                    raise _too_deep(origin, event, limits)
+            elif isinstance(event, _CLOSERS):
+                depth -= 1
+            elif isinstance(event, yaml.AliasEvent):
+                nodes += 1
+                aliases += 1
+                if aliases > limits.aliases:
+                    raise InputError(
+                        f"{origin}{_line(event)}: more than {limits.aliases} YAML aliases "
+                        "(the limit per file)",
+                        hint="write the repeated values out, or use fewer anchors",
+                    )
+            if nodes > limits.values:
+                raise InputError(
+                    f"{origin}{_line(event)}: more than {limits.values:,} values (keys, scalars "
+                    "and list items) written in the file, the parse limit per file",
+                    hint="split it into smaller files",
+                )
+    except yaml.MarkedYAMLError as exc:
+        # libyaml (0.2.5+) stops at its own nesting limit while looking ahead, before the
+        # events above reach `limits.depth`: report it as the nesting it is.
+        if "nesting depth" in str(exc.problem):
+            raise _too_deep(origin, exc.problem_mark, limits) from None
+        raise
+    finally:
+        loader.dispose()
+    return ScanStats(nodes=nodes, aliases=aliases)
+
+
+def _too_deep(origin: str, event: Any, limits: ParseLimits) -> InputError:
+    return InputError(f"{origin}{_line(event)}: nested deeper than {limits.depth} levels")
+
+
+def check_shape(
+    value: Any, origin: str, *, limits: ParseLimits = LIMITS, aliases: int | None = None
+) -> None:
+    """Refuse data nested too deeply or holding more than `limits.values` values once walked.
+
+    `aliases` is how many YAML aliases the source had (0 for JSON; None when unknown): the walk
+    can outgrow the nodes written in a file only through aliases, and the message says which."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     seen = 0
     while stack:
         item, depth = stack.pop()
         seen += 1
-        if depth > MAX_DEPTH:
-            raise InputError(f"{origin}: nested deeper than {MAX_DEPTH} levels")
-        if seen > MAX_ELEMENTS:
-            raise InputError(
-                f"{origin}: more than {MAX_ELEMENTS} values once aliases are expanded (alias bomb?)"
-            )
+        if depth > limits.depth:
+            raise InputError(f"{origin}: nested deeper than {limits.depth} levels")
+        if seen > limits.values:
+            raise InputError(_too_many_message(origin, limits, aliases))
         if isinstance(item, dict):
             stack.extend((v, depth + 1) for v in item.values())
         elif isinstance(item, list):
             stack.extend((v, depth + 1) for v in item)
 
 
-def read_text(path: Path, *, what: str = "file", limit: int = MAX_FILE_BYTES) -> str:
+def _too_many_message(origin: str, limits: ParseLimits, aliases: int | None) -> str:
+    if aliases:
+        return (
+            f"{origin}: {aliases} YAML alias(es) expand to more than {limits.values:,} values "
+            "(an alias bomb?)"
+        )
+    if aliases == 0:
+        return f"{origin}: more than {limits.values:,} values, the parse limit per file"
+    return (
+        f"{origin}: more than {limits.values:,} values once any aliases are expanded, "
+        "the parse limit per file"
+    )
+
+
+def read_text(
+    path: Path,
+    *,
+    what: str = "file",
+    limit: int = MAX_FILE_BYTES,
+    hint: str | None = None,
+) -> str:
     """Read a small text file or raise InputError saying what is wrong with it."""
-    return decode_text(read_bounded(path, what=what, limit=limit), path, what=what)
+    return decode_text(read_bounded(path, what=what, limit=limit, hint=hint), path, what=what)
 
 
 def decode_text(raw: bytes, path: Path, *, what: str = "file") -> str:
@@ -99,30 +203,118 @@ def decode_text(raw: bytes, path: Path, *, what: str = "file") -> str:
         raise InputError(f"{what} {path} is not UTF-8 text") from None
 
 
-def read_bounded(path: Path, *, what: str, limit: int) -> bytes:
-    """The bytes of a regular file of at most `limit` bytes (never reads past the limit)."""
+class OpenFailed(InputError):
+    """The file could not be looked at or opened (missing, no permission, a loop of links)."""
+
+    def __init__(self, path: Path, what: str, exc: OSError) -> None:
+        self.reason = exc.strerror or str(exc)
+        super().__init__(f"cannot read {what} {path}: {self.reason}")
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit} ({n:,} bytes)"
+    return f"{n:,} bytes"
+
+
+def _file_type(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _too_big(path: Path, what: str, size: int | None, limit: int, hint: str | None) -> InputError:
+    how_big = f"is {_size(size)}" if size is not None else "grew while being read"
+    return InputError(
+        f"{what} {path} {how_big}, over the limit of {_size(limit)}: not read",
+        hint=hint or f"a {what} is far smaller than this: check that it is the right file",
+    )
+
+
+def _refuse_kind(path: Path, what: str, mode: int) -> InputError:
+    if stat.S_ISDIR(mode):
+        return InputError(f"{what} {path} is a directory, expected a file")
+    return InputError(
+        f"{what} {path} is {_file_type(mode)}, not a regular file: not read",
+        hint="deploy-kit reads only regular files: save the content to one first",
+    )
+
+
+def check_file(path: Path, *, what: str, limit: int, hint: str | None = None) -> int:
+    """The size of `path` if it is a regular file within `limit` bytes, by stat alone (nothing
+    is opened); InputError naming the file, its size or type, and the limit otherwise."""
     if "\x00" in str(path):
         raise InputError(f"{what} path contains a NUL byte")
-    if path.is_dir():
-        raise InputError(f"{what} {path} is a directory, expected a file")
     try:
-        if path.exists() and not path.is_file():
-            raise InputError(f"{what} {path} is not a regular file (device, FIFO or socket)")
-        with path.open("rb") as fh:
-            raw = fh.read(limit + 1)
+        info = os.stat(path)
+    except OSError as exc:
+        raise OpenFailed(path, what, exc) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise _refuse_kind(path, what, info.st_mode)
+    if info.st_size > limit:
+        raise _too_big(path, what, info.st_size, limit, hint)
+    return info.st_size
+
+
+def read_bounded(path: Path, *, what: str, limit: int, hint: str | None = None) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes, or InputError saying why not.
+
+    The size and type come from stat before anything is opened, so a 100 MB file costs one
+    stat, and a FIFO or device is never opened. The open is non-blocking (a FIFO swapped in
+    after the stat cannot hang it), the open file is checked again, and at most `limit` + 1
+    bytes are read. `hint` tells the reader what to do with a file over the limit."""
+    check_file(path, what=what, limit=limit, hint=hint)
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise OpenFailed(path, what, exc) from None
+    try:
+        info = os.fstat(fd)  # what was opened, which may not be what was looked at
+        if not stat.S_ISREG(info.st_mode):
+            raise _refuse_kind(path, what, info.st_mode)
+        if info.st_size > limit:
+            raise _too_big(path, what, info.st_size, limit, hint)
+        buf = bytearray()
+        want = min(limit + 1, info.st_size + 1)
+        while len(buf) <= limit:
+            chunk = os.read(fd, max(want - len(buf), min(_READ_CHUNK, limit + 1 - len(buf))))
+            if not chunk:
+                break
+            buf += chunk
     except OSError as exc:
         raise InputError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    if len(raw) > limit:
-        raise InputError(f"{what} {path} is larger than the limit of {limit} bytes")
-    return raw
+    finally:
+        os.close(fd)
+    if len(buf) > limit:
+        raise _too_big(path, what, None, limit, hint)
+    return bytes(buf)
 
 
-def parse_yaml(text: str, *, origin: str, trusted: bool = False) -> Any:
-    """Parse one YAML (or JSON) document safely; InputError with line on failure."""
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
-        raise InputError(f"{origin}: larger than {MAX_FILE_BYTES} bytes")
-    loader: Any = cast(Any, _TrustedLoader)(text) if trusted else _StrictLoader(text)
+def parse_yaml(
+    text: str, *, origin: str, trusted: bool = False, limits: ParseLimits = LIMITS
+) -> Any:
+    """Parse one YAML (or JSON) document safely; InputError with line on failure.
+
+    An untrusted text is scanned against `limits` before any object is built from it."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_FILE_BYTES:
+        raise InputError(
+            f"{origin}: {_size(size)} of YAML, over the limit of {_size(MAX_FILE_BYTES)}"
+        )
+    aliases: int | None = None
+    loader: Any = None
     try:
+        if not trusted:
+            aliases = scan_yaml(text, origin=origin, limits=limits).aliases
+        loader = cast(Any, _TrustedLoader)(text) if trusted else _StrictLoader(text)
         data = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -134,8 +326,23 @@ def parse_yaml(text: str, *, origin: str, trusted: bool = False) -> Any:
     except RecursionError:
         raise InputError(f"{origin}: nested too deeply") from None
     finally:
-        loader.dispose()
-    check_shape(data, origin)
+        if loader is not None:
+            loader.dispose()
+    check_shape(data, origin, limits=limits, aliases=aliases)
+    return data
+
+
+def parse_json(text: str | bytes, *, origin: str, limits: ParseLimits = LIMITS) -> Any:
+    """Parse JSON text within `limits` (nesting, value count); InputError with line on failure."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{origin} (line {exc.lineno}): invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise InputError(f"{origin}: nested deeper than {limits.depth} levels") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{origin}: invalid JSON: {exc}") from None
+    check_shape(data, origin, limits=limits, aliases=0)  # JSON has no aliases
     return data
 
 
@@ -156,15 +363,9 @@ def parse_yaml_file_bytes(
     return data
 
 
-def load_json_file(path: Path, *, what: str = "file") -> Any:
-    """Read and parse a JSON file."""
-    text = read_text(path, what=what)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path} (line {exc.lineno}): invalid JSON: {exc.msg}") from None
-    except RecursionError:
-        raise InputError(f"{path}: nested too deeply") from None
+def load_json_file(path: Path, *, what: str = "file", limit: int = MAX_FILE_BYTES) -> Any:
+    """Read and parse a JSON file within the size bound and the parse limits."""
+    return parse_json(read_text(path, what=what, limit=limit), origin=str(path))
 
 
 _TYPE_TAGS = {"str", "int", "float", "bool", "list", "dict"}

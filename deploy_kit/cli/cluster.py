@@ -165,10 +165,16 @@ def _node_list(
     from_file: Path | None, kubeconfig: str | None, context: str | None
 ) -> tuple[Any, str]:
     if from_file is not None:
-        from deploy_kit.yamlio import parse_yaml, read_text
+        from deploy_kit.yamlio import MAX_FILE_BYTES, parse_yaml, read_text
 
-        text = read_text(from_file, what="node list", limit=64 * 1024 * 1024)
-        if from_file.suffix in (".yaml", ".yml"):
+        # JSON: `kubectl get nodes -o json` of a 5,000-node cluster (the largest Kubernetes
+        # supports, kubernetes.io/docs/setup/best-practices/cluster-large/) runs to tens of MB
+        # (estimate: ~10 KB per node). YAML is parsed within the shared 4 MiB bound: refuse a
+        # bigger one before reading it.
+        is_yaml = from_file.suffix in (".yaml", ".yml")
+        limit = MAX_FILE_BYTES if is_yaml else 64 * 1024 * 1024
+        text = read_text(from_file, what="node list", limit=limit)
+        if is_yaml:
             return parse_yaml(text, origin=str(from_file)), str(from_file)
         return text, str(from_file)
     from deploy_kit.cluster import status as cluster

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,8 +17,10 @@ from pathlib import Path, PurePosixPath
 from types import FrameType
 
 from deploy_kit.errors import EditedFileError, InputError
+from deploy_kit.yamlio import MAX_FILE_BYTES, parse_json, read_bounded
 
 MANIFEST = ".deploy-kit-manifest.json"
+_MOVE_AWAY = "move it away to re-render this bundle"
 
 
 @dataclass
@@ -44,18 +47,41 @@ def _check_rel(path: str) -> None:
 
 def _read_manifest(out: Path) -> dict[str, str]:
     path = out / MANIFEST
-    if not path.is_file():
+    if not path.exists():
         return {}
+    # Bounded like every file deploy-kit reads: a manifest that is huge, a FIFO or a device is
+    # refused (exit 2) before it is read, and its JSON is held to the shared parse limits.
+    raw = read_bounded(path, what="bundle manifest", limit=MAX_FILE_BYTES, hint=_MOVE_AWAY)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(raw, origin=str(path))
         files = data["files"]
         if not isinstance(files, dict):
             raise TypeError("files is not a mapping")
         return {str(k): str(v) for k, v in files.items()}
+    except InputError as exc:
+        raise InputError(f"bundle manifest is damaged: {exc}", hint=_MOVE_AWAY) from None
     except (ValueError, KeyError, TypeError) as exc:
         raise InputError(
             f"{path} is damaged ({exc}); move it away to re-render this bundle"
         ) from None
+
+
+def _file_digest(path: Path) -> str:
+    """SHA-256 of a file in the bundle directory, read in chunks. A FIFO or device there is
+    refused without being opened; a file over MAX_FILE_BYTES (200x the largest file a bundle
+    holds, ~20 KB) cannot be one deploy-kit wrote, so it gets a digest nothing matches."""
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(
+            f"{path} is not a regular file (a FIFO, device or socket) where deploy-kit writes "
+            "a file: not read",
+            hint="move it away and render again",
+        )
+    if info.st_size > MAX_FILE_BYTES:
+        return f"oversized:{info.st_size}"
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 class _Interrupted(BaseException):
@@ -116,7 +142,7 @@ def write_bundle(out: Path, files: dict[str, str], *, force: bool = False) -> Wr
             continue
         if target.is_dir():
             raise InputError(f"{target} is a directory where deploy-kit writes a file")
-        current = on_disk[rel] = sha256(target.read_bytes())
+        current = on_disk[rel] = _file_digest(target)
         if current == manifest[rel]:
             continue
         if old.get(rel) != current:
@@ -147,7 +173,7 @@ def write_bundle(out: Path, files: dict[str, str], *, force: bool = False) -> Wr
                 if rel in manifest or not _inside(rel):
                     continue
                 stale = staging / rel
-                if stale.is_file() and sha256(stale.read_bytes()) == digest:
+                if stale.is_file() and _file_digest(stale) == digest:
                     stale.unlink()
                     report.removed.append(rel)
                 elif stale.is_file():
@@ -165,7 +191,12 @@ def write_bundle(out: Path, files: dict[str, str], *, force: bool = False) -> Wr
 
 
 def _same(path: Path, data: bytes) -> bool:
-    return path.is_file() and not path.is_symlink() and path.read_bytes() == data
+    return (
+        path.is_file()
+        and not path.is_symlink()
+        and path.stat().st_size == len(data)
+        and path.read_bytes() == data
+    )
 
 
 def _inside(rel: str) -> bool:

@@ -72,7 +72,7 @@ def load_crds(paths: Sequence[Path]) -> CrdRegistry:
     """(group, kind) -> version -> validator, from CRD files (multi-doc and List files too)."""
     registry: CrdRegistry = {}
     for path in paths:
-        stat = path.stat() if path.is_file() else None
+        stat = path.stat() if path.exists() else None  # a FIFO is refused when read
         if stat is None:
             raise InputError(f"CRD file {path} does not exist")
         for key, versions in _load_crd_file(str(path.resolve()), stat.st_mtime_ns).items():

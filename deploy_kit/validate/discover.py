@@ -13,9 +13,22 @@ from typing import Any, Literal
 import yaml
 
 from deploy_kit.errors import InputError
-from deploy_kit.validate.documents import YamlDoc, parse_yaml_docs
+from deploy_kit.validate.documents import (
+    LINT_SIZE_HINT,
+    MAX_LINT_FILE_BYTES,
+    YamlDoc,
+    parse_yaml_docs,
+)
 from deploy_kit.validate.findings import Finding
 from deploy_kit.validate.placeholders import parse_documents
+from deploy_kit.yamlio import (
+    MAX_FILE_BYTES,
+    OpenFailed,
+    check_file,
+    parse_yaml,
+    read_bounded,
+    read_text,
+)
 
 Kind = Literal["kubernetes", "compose", "dockerfile", "helm-values", "kustomization", "yaml"]
 
@@ -74,6 +87,9 @@ def discover(paths: Sequence[Path]) -> Discovery:
     for given in paths:
         if not given.exists():
             raise InputError(f"{given}: no such file or directory")
+        if not given.is_dir() and not given.is_file():
+            # A FIFO or device named on the command line is refused by stat, never opened.
+            check_file(given, what="file", limit=MAX_LINT_FILE_BYTES)
         candidates = [given] if given.is_file() else list(_walk(given, out))
         for path in candidates:
             key = path.resolve()
@@ -148,9 +164,11 @@ def _chart_of(path: Path) -> Path | None:
     chart = path.parent
     if not (chart / "Chart.yaml").is_file():
         return None
+    # Bounded like every read: a Chart.yaml that is huge or a FIFO is refused (exit 2).
+    text = read_text(chart / "Chart.yaml", what="chart file", limit=MAX_FILE_BYTES)
     try:
-        meta = yaml.safe_load((chart / "Chart.yaml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        meta = parse_yaml(text, origin=str(chart / "Chart.yaml"))
+    except InputError:  # not a chart deploy-kit can use: the values file is linted alone
         return None
     if isinstance(meta, dict) and meta.get("name") == CHART_NAME:
         return chart
@@ -173,8 +191,8 @@ def _classify(path: Path, out: Discovery, *, explicit: bool) -> None:
         return
     try:
         text = _read_text(path)
-    except OSError as exc:
-        out.findings.append(_unreadable(path, f"cannot be read: {exc.strerror or exc}"))
+    except OpenFailed as exc:
+        out.findings.append(_unreadable(path, f"cannot be read: {exc.reason}"))
         return
     if text is None:
         if is_yaml or is_dockerfile or explicit:
@@ -211,6 +229,21 @@ def _classify_yaml(
         return
     except RecursionError:
         out.findings.append(_syntax_finding(path, None))
+        out.files.append(LintFile(path, "yaml", parsed=False, bundle=bundle))
+        return
+    except InputError as exc:
+        # Over the parse limits (values, nesting, aliases): the message names the one crossed,
+        # and the rest of the lint paths are still linted.
+        out.findings.append(
+            Finding(
+                rule="yaml/limit",
+                severity="error",
+                message=exc.message,
+                file=str(path),
+                hint=exc.hint,
+                source="deploy-kit",
+            )
+        )
         out.files.append(LintFile(path, "yaml", parsed=False, bundle=bundle))
         return
     kind_or_none = _kind_of(path, docs, bundle)
@@ -263,7 +296,9 @@ def _looks_like_values(path: Path, data: dict[str, Any], bundle: Path | None) ->
 
 
 def _read_text(path: Path) -> str | None:
-    raw = path.read_bytes()
+    """The UTF-8 text of a file to lint, None if it is not text. A file over the size bound, a
+    FIFO or a device raises InputError (exit 2) before it is read or opened."""
+    raw = read_bounded(path, what="file", limit=MAX_LINT_FILE_BYTES, hint=LINT_SIZE_HINT)
     if b"\0" in raw[:_SNIFF_BYTES]:
         return None
     try:

@@ -11,11 +11,21 @@ import yaml
 
 from deploy_kit.errors import InputError
 from deploy_kit.validate.findings import Finding
-from deploy_kit.yamlio import check_shape, read_bounded
+from deploy_kit.yamlio import MAX_DEPTH, ParseLimits, check_shape, read_bounded, scan_yaml
 
 # A deployment manifest is kilobytes; a rendered multi-document file stays well under 1 MiB.
 # 16 MiB leaves room for generated lists while refusing a pasted dump that would exhaust memory.
 MAX_LINT_FILE_BYTES = 16 * 1024 * 1024
+LINT_SIZE_HINT = (
+    "split it into files under 16 MiB (a multi-document file splits at its `---` lines) and "
+    "lint those, or leave it out of the lint paths"
+)
+# The parse work one linted file may cost. Values: real CRDs measure ~27 bytes per value (the
+# 2.2 MB KServe CRD in validate/crds holds 83,440), so 500,000 is ~13 MiB of such YAML, in line
+# with the size bound; scanning that many parser events takes ~0.4 s (bench/run.py, hostile).
+# Aliases: compose files anchor shared blocks (`<<: *defaults`) tens of times (estimate);
+# 1,000 leaves room while the expansion itself stays bounded by `values`.
+LINT_LIMITS = ParseLimits(values=500_000, depth=MAX_DEPTH, aliases=1_000)
 
 SCHEMA_HINTS = {
     "unknown-field": "remove the field or fix its spelling (the API server drops or rejects it)",
@@ -66,7 +76,7 @@ def load_yaml_docs(paths: Iterable[Path]) -> tuple[list[YamlDoc], list[Finding]]
     findings: list[Finding] = []
     for path in paths:
         try:
-            raw = read_bounded(path, what="file", limit=MAX_LINT_FILE_BYTES)
+            raw = read_bounded(path, what="file", limit=MAX_LINT_FILE_BYTES, hint=LINT_SIZE_HINT)
             docs.extend(parse_yaml_docs(raw.decode("utf-8"), str(path)))
         except InputError as exc:
             # Too large, not a regular file, or aliases expanding past the bound: one finding.
@@ -96,8 +106,13 @@ def load_yaml_docs(paths: Iterable[Path]) -> tuple[list[YamlDoc], list[Finding]]
     return docs, findings
 
 
-def parse_yaml_docs(text: str, file: str) -> list[YamlDoc]:
-    """The documents of one YAML text (empty documents skipped, indexes kept)."""
+def parse_yaml_docs(text: str, file: str, *, limits: ParseLimits = LINT_LIMITS) -> list[YamlDoc]:
+    """The documents of one YAML text (empty documents skipped, indexes kept).
+
+    The text is scanned against `limits` first (InputError naming the limit crossed), so an
+    oversized or too deeply nested text costs no node building; syntax errors are yaml.YAMLError.
+    """
+    aliases = scan_yaml(text, origin=file, limits=limits).aliases
     loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     out: list[YamlDoc] = []
     for index, node in enumerate(yaml.compose_all(text, Loader=loader_cls)):
@@ -106,7 +121,8 @@ def parse_yaml_docs(text: str, file: str) -> list[YamlDoc]:
         data = loader_cls("").construct_document(node)
         if data is None:
             continue
-        check_shape(data, f"{file} document {index}")  # aliases expand when walked
+        # Aliases expand when walked: the walk is bounded by the same limits.
+        check_shape(data, f"{file} document {index}", limits=limits, aliases=aliases)
         lines: dict[tuple[str | int, ...], int] = {}
         _index_lines(node, (), lines, 0)
         out.append(YamlDoc(file, index, node.start_mark.line + 1, data, lines))

@@ -13,12 +13,18 @@ from typing import Any
 
 import yaml
 
-from deploy_kit.errors import LintFailed, ToolMissing
+from deploy_kit.errors import InputError, LintFailed, ToolMissing
 from deploy_kit.resources import LWS_API
 from deploy_kit.validate import structural, tools
 from deploy_kit.validate.discover import KUSTOMIZATION_NAMES, LintFile
-from deploy_kit.validate.documents import YamlDoc, parse_yaml_docs
+from deploy_kit.validate.documents import (
+    LINT_SIZE_HINT,
+    MAX_LINT_FILE_BYTES,
+    YamlDoc,
+    parse_yaml_docs,
+)
 from deploy_kit.validate.findings import Finding
+from deploy_kit.yamlio import OpenFailed, read_bounded
 
 # APIs the chart's optional objects need; helm template renders them only when told they exist.
 HELM_API_VERSIONS = (LWS_API, "monitoring.coreos.com/v1", "keda.sh/v1alpha1")
@@ -189,7 +195,7 @@ def _resources(
         target = (kdir / entry).resolve()
         if target.is_dir():
             found |= _resources(target, known, out, depth + 1)
-        elif target.is_file():
+        elif target.exists():  # a FIFO or device is refused by _docs, never opened
             found[target] = _docs(target, known)
     return found
 
@@ -199,9 +205,14 @@ def _load(path: Path, known: Mapping[Path, LintFile]) -> Any:
     if lint_file is not None and lint_file.docs:
         return lint_file.docs[0].data
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        text = _read_bounded(path)
+    except (OpenFailed, UnicodeDecodeError):
         return None
+    try:
+        docs = parse_yaml_docs(text, str(path))
+    except (InputError, yaml.YAMLError):  # over the parse limits or broken: not built from
+        return None
+    return docs[0].data if len(docs) == 1 else None
 
 
 def _docs(path: Path, known: Mapping[Path, LintFile]) -> list[YamlDoc]:
@@ -209,9 +220,20 @@ def _docs(path: Path, known: Mapping[Path, LintFile]) -> list[YamlDoc]:
     if lint_file is not None:
         return list(lint_file.docs)
     try:
-        return parse_yaml_docs(path.read_text(encoding="utf-8"), str(path))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        text = _read_bounded(path)
+    except (OpenFailed, UnicodeDecodeError):
         return []
+    try:
+        return parse_yaml_docs(text, str(path))
+    except (InputError, yaml.YAMLError):  # over the parse limits or broken: no documents
+        return []
+
+
+def _read_bounded(path: Path) -> str:
+    """A file a kustomization names, read like every lint file: a file over the size bound or
+    one that is not a regular file is refused (InputError, exit 2) before it is read."""
+    raw = read_bounded(path, what="file", limit=MAX_LINT_FILE_BYTES, hint=LINT_SIZE_HINT)
+    return raw.decode("utf-8")
 
 
 def _locate(doc: YamlDoc, sources: list[YamlDoc], fallback: str) -> YamlDoc:

@@ -33,6 +33,11 @@ HELP_MAX_RATIO = 1.5
 PLAN_MAX_RATIO = 2.0
 RENDER_MIN_BUNDLES_PER_S = 20.0
 LINT_MAX_S = 10.0
+# Issue 15: every hostile input is refused (exit 2) in under 1 s of wall time, interpreter start
+# included, at every entry point that reads a file.
+HOSTILE_MAX_S = 1.0
+# A hostile run that hangs (a FIFO opened for reading blocks until a writer comes) is cut here.
+HOSTILE_TIMEOUT_S = 30.0
 # Tools that take every file of a lint run in one process: each must run once per batch.
 BATCH_TOOLS = ("yamllint", "hadolint", "kubernetes-validate")
 BUNDLE_MANIFEST = ".deploy-kit-manifest.json"
@@ -46,8 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("-n", "--runs", type=int, help="runs per case (overrides --quick)")
     ap.add_argument(
         "--cases",
-        default="help,plan,capacity,render,lint,importtime",
-        help="comma-separated subset of help,plan,capacity,render,lint,importtime",
+        default="help,plan,capacity,render,lint,importtime,hostile",
+        help="comma-separated subset of help,plan,capacity,render,lint,importtime,hostile",
     )
     ap.add_argument("--out", type=Path, default=RESULTS, help="result JSON (default %(default)s)")
     ap.add_argument("--keep", action="store_true", help="keep the rendered bundles")
@@ -81,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             cases["lint"] = _lint(dk, runs, matrix, work)
         if "importtime" in wanted:
             cases["importtime"] = _importtime(dk)
+        if "hostile" in wanted:
+            cases["hostile"] = _hostile(dk, runs, work)
     finally:
         os.chdir(ROOT)
         if args.keep:
@@ -273,6 +280,113 @@ def _lint(dk: Sequence[str], runs: int, matrix: Path | None, work: Path) -> dict
     }
 
 
+def _hostile_inputs(where: Path) -> dict[str, tuple[Path, str]]:
+    """The inputs of issue 15's battery: name -> (path, what it is)."""
+    where.mkdir(parents=True, exist_ok=True)
+
+    def text(name: str, size: int) -> Path:
+        # The issue's file: a long list of small flow mappings, written out (not sparse).
+        block = "  - {a: 1, b: [x, y]}\n" * 4096
+        path = where / name
+        with path.open("w", encoding="utf-8") as fh:
+            written = fh.write("items:\n")
+            while written < size:
+                written += fh.write(block)
+        return path
+
+    sparse = where / "sparse.yaml"
+    with sparse.open("wb") as fh:
+        fh.truncate(8 << 30)  # 8 GiB that occupy no disk: stat says 8 GiB, reading gives zeros
+    fifo = where / "pipe.yaml"
+    os.mkfifo(fifo)
+    zero = where / "zero.yaml"
+    zero.symlink_to("/dev/zero")
+    deep = where / "deep.yaml"
+    # JSON and YAML at once, so the JSON readers (the bundle manifest) see the same nesting.
+    deep.write_text('{"a": ' + "[" * 5000 + "]" * 5000 + "}\n", encoding="utf-8")
+    return {
+        "text-100mb": (text("big.yaml", 100 * 1024 * 1024), "100 MiB of small flow mappings"),
+        "text-17mb": (text("over.yaml", 17 * 1000 * 1000), "17 MB of them, just over 16 MiB"),
+        "sparse-8gib": (sparse, "an 8 GiB sparse file (zeros)"),
+        "fifo": (fifo, "a FIFO nobody writes to"),
+        "dev-zero": (zero, "a link to /dev/zero"),
+        "deep-nesting": (deep, "5000 nested lists (JSON and YAML)"),
+    }
+
+
+# Each entry point that reads a file a person hands it; {file} is the hostile input and {bundle}
+# an existing bundle directory whose manifest is that input.
+HOSTILE_ENTRIES: dict[str, tuple[str, ...]] = {
+    "lint": ("lint", "--no-tools", "{file}"),
+    "plan -f": ("plan", "-f", "{file}"),
+    "render -f": ("render", "-f", "{file}", "--out", "{bundle}-new"),
+    "plan --hardware": ("plan", "--hardware", "{file}"),
+    "discover --from-file": ("discover", "--from-file", "{file}"),
+    "render (bundle manifest)": ("render", "-H", "8xH200", "-t", "compose", "--out", "{bundle}"),
+}
+
+
+def _hostile(dk: Sequence[str], runs: int, work: Path) -> dict[str, Any]:
+    """Time the refusal of each hostile input at each entry point (exit 2 expected)."""
+    inputs = _hostile_inputs(work / "hostile")
+    refusals: list[dict[str, Any]] = []
+    floor_s: list[float] = []  # the interpreter and its libraries, one run before each refusal
+    for name, (path, _) in inputs.items():
+        bundle = work / "hostile" / f"bundle-{name}"
+        bundle.mkdir()
+        (bundle / BUNDLE_MANIFEST).symlink_to(path)  # stat follows the link to the input
+        for entry, template in HOSTILE_ENTRIES.items():
+            argv = [*dk, *(a.format(file=path, bundle=bundle) for a in template)]
+            refusals.append(_refusal(entry, name, argv, runs, floor_s))
+    slowest = max(refusals, key=lambda r: r["median_s"])
+    ok = all(r["exit"] == 2 and r["median_s"] < HOSTILE_MAX_S for r in refusals)
+    return {
+        "inputs": {name: what for name, (_, what) in inputs.items()},
+        "entries": {entry: _show(["deploy-kit", *t]) for entry, t in HOSTILE_ENTRIES.items()},
+        "refusals": refusals,
+        "floor": {
+            "argv": _show(FLOOR_PLAN),
+            "median_s": _r(statistics.median(floor_s)),
+            "runs": len(floor_s),
+        },
+        "median_s": slowest["median_s"],
+        "slowest": f"{slowest['entry']} / {slowest['input']}",
+        "target": f"each refused (exit 2) in < {HOSTILE_MAX_S:g} s",
+        "target_met": ok,
+    }
+
+
+def _refusal(
+    entry: str, name: str, argv: list[str], runs: int, floor_s: list[float]
+) -> dict[str, Any]:
+    times: list[float] = []
+    codes: set[int | None] = set()
+    message = ""
+    for _ in range(runs):
+        floor_s.append(_timed(FLOOR_PLAN)[0])
+        start = time.perf_counter()
+        try:
+            proc = subprocess.run(
+                argv, capture_output=True, text=True, check=False, timeout=HOSTILE_TIMEOUT_S
+            )
+        except subprocess.TimeoutExpired:
+            times.append(HOSTILE_TIMEOUT_S)
+            codes.add(None)
+            message = f"timed out after {HOSTILE_TIMEOUT_S:g} s"
+            break  # it hangs: more runs would only hang again
+        times.append(time.perf_counter() - start)
+        codes.add(proc.returncode)
+        message = proc.stderr.strip().splitlines()[0] if proc.stderr.strip() else ""
+    return {
+        "entry": entry,
+        "input": name,
+        "exit": codes.pop() if len(codes) == 1 else sorted(codes, key=str),
+        "median_s": _r(statistics.median(times)),
+        "runs_s": [_r(t) for t in times],
+        "message": message[:300],
+    }
+
+
 def _tool_shims(where: Path) -> tuple[dict[str, str], Path | None]:
     """Wrap each external validator in a script that logs its name, through the
     DEPLOY_KIT_<TOOL> overrides, to count invocations per lint run."""
@@ -462,6 +576,15 @@ def _table(cases: dict[str, Any]) -> str:
             lines.append(f"{'':<11}re-render, all unchanged: {again['bundles_per_s']} bundles/s")
             if "bundles_per_s" in single:
                 lines.append(f"{'':<11}one bundle per process: {single['bundles_per_s']} bundles/s")
+        if name == "hostile":
+            for entry in c["entries"]:
+                cells = [r for r in c["refusals"] if r["entry"] == entry]
+                shown = ", ".join(
+                    f"{r['input']} {r['median_s']:.2f}"
+                    + ("" if r["exit"] == 2 else f" (exit {r['exit']})")
+                    for r in cells
+                )
+                lines.append(f"{'':<11}{entry}: {shown}")
         if name == "lint" and c.get("tool_invocations") is not None:
             calls = ", ".join(f"{k} x{v}" for k, v in c["tool_invocations"].items())
             lines.append(f"{'':<11}{c['bundles']} bundles, {c['files']} files")

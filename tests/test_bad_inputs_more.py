@@ -13,7 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
+from deploy_kit import yamlio
 from deploy_kit.cli.main import LAZY_COMMANDS, main
 
 ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
@@ -246,9 +248,9 @@ LINT_CASES: dict[str, tuple[Make, str]] = {
     # (input, word in the rule or message of the finding that names the file)
     "binary": (text_file("bin.yaml", b"\x00\x01\x02\xff\xfe"), "not-text"),
     "not-utf8": (text_file("latin.yaml", b"kind: Service\nname: \xff\n"), "not-text"),
-    "sparse-100mb": (sparse_file("huge.yaml"), "not-text"),
+    "sparse-100mb": (sparse_file("huge.yaml"), "limit"),
     "broken-yaml": (text_file("broken.yaml", "apiVersion: v1\nkind: [Service\n"), "syntax"),
-    "deep-nesting": (text_file("deep.yaml", "a: " + "[" * 5000 + "]" * 5000), "nesting"),
+    "deep-nesting": (text_file("deep.yaml", "a: " + "[" * 5000 + "]" * 5000), "nested deeper"),
     "alias-bomb": (text_file("bomb.yaml", ALIAS_BOMB), "alias"),
     # Found by yamllint / the schema step only: checked in the tools test.
     "duplicate-keys": (
@@ -336,13 +338,27 @@ def test_lint_nothing_to_lint(
 
 
 @needs_lint
-def test_lint_100mb_text_file_is_refused_quickly(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_lint_100mb_text_file_is_refused_by_its_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The issue's file (small flow mappings; the tail left sparse) is refused by stat: no
+    YAML parser runs, and the message gives its size and the limit, not an alias bomb."""
     path = tmp_path / "big.yaml"
-    path.write_text("items:\n" + "  - {a: 1, b: [x, y]}\n" * (HUNDRED_MB // 22), encoding="utf-8")
-    code, _, err = run(capsys, "lint", "--no-tools", str(path))
-    assert code in (1, 2) and "Traceback" not in err
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("items:\n" + "  - {a: 1, b: [x, y]}\n" * 4096)
+        fh.truncate(HUNDRED_MB)
+
+    def parser_called(*args: object, **kw: object) -> None:
+        raise AssertionError("the 100 MB file reached the YAML parser")
+
+    monkeypatch.setattr(yamlio, "scan_yaml", parser_called)
+    monkeypatch.setattr(yaml, "compose_all", parser_called)
+    code, out, err = run(capsys, "lint", "--no-tools", str(path))
+    assert_refused(code, err, "big.yaml")
+    first, hint = err.strip().splitlines()
+    assert "is 100.0 MiB (104,857,600 bytes), over the limit of 16.0 MiB" in first
+    assert "alias" not in first and hint.startswith("hint: split it into files under 16 MiB")
+    assert out == "" and snapshot(tmp_path) == {"big.yaml"}
 
 
 # --- deployment-file values (the catalog overrides a person writes) -------------------------

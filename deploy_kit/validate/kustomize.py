@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from deploy_kit.errors import InputError, LintFailed, ToolMissing
+from deploy_kit.errors import LintFailed, ToolMissing
 from deploy_kit.resources import LWS_API
 from deploy_kit.validate import structural, tools
 from deploy_kit.validate.discover import KUSTOMIZATION_NAMES, LintFile
@@ -210,7 +210,7 @@ def _load(path: Path, known: Mapping[Path, LintFile]) -> Any:
         return None
     try:
         docs = parse_yaml_docs(text, str(path))
-    except (InputError, yaml.YAMLError):  # over the parse limits or broken: not built from
+    except yaml.YAMLError:  # broken YAML; over the parse limits raises InputError (exit 2)
         return None
     return docs[0].data if len(docs) == 1 else None
 
@@ -225,7 +225,7 @@ def _docs(path: Path, known: Mapping[Path, LintFile]) -> list[YamlDoc]:
         return []
     try:
         return parse_yaml_docs(text, str(path))
-    except (InputError, yaml.YAMLError):  # over the parse limits or broken: no documents
+    except yaml.YAMLError:  # broken YAML; over the parse limits raises InputError (exit 2)
         return []
 
 

@@ -106,6 +106,32 @@ def parse_tokens(value: object) -> int:
     return result
 
 
+_DURATION_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|sec|min|m)?\s*$", re.IGNORECASE)
+_DURATION_MS = {"": 1.0, "ms": 1.0, "s": 1000.0, "sec": 1000.0, "m": 60_000.0, "min": 60_000.0}
+# A latency target above an hour is a typo, not a service-level objective.
+MAX_DURATION_MS = 3_600_000.0
+
+
+def parse_duration_ms(value: object) -> float:
+    """'2s' -> 2000.0, '50ms' -> 50.0, 1.5 or '1.5' -> 1.5 (a bare number is milliseconds)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 2s or 50ms, got a boolean")
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        m = _DURATION_RE.match(value)
+        if not m:
+            raise ValueError(f"expected a duration such as 2s, 500ms or 50 (ms), got {value!r}")
+        number = float(m.group(1)) * _DURATION_MS[(m.group(2) or "").lower()]
+    else:
+        raise ValueError(f"expected a duration such as 2s or 50ms, got {type(value).__name__}")
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(f"duration must be positive, got {value!r}")
+    if number > MAX_DURATION_MS:
+        raise ValueError(f"duration {value!r} is over an hour")
+    return number
+
+
 def check_name(value: object) -> object:
     """Names end up in file headers and labels: printable text only."""
     if isinstance(value, str) and any(not ch.isprintable() for ch in value):
@@ -116,6 +142,7 @@ def check_name(value: object) -> object:
 Bytes = Annotated[int, BeforeValidator(parse_bytes)]
 SafeName = Annotated[str, BeforeValidator(check_name)]
 Tokens = Annotated[int, BeforeValidator(parse_tokens)]
+DurationMs = Annotated[float, BeforeValidator(parse_duration_ms)]
 
 _HW_RE = re.compile(r"^\s*(?:(\d+)\s*[xX*]\s*)?(\d+)\s*[xX*]\s*([A-Za-z][A-Za-z0-9 _.\-]*)\s*$")
 # Larger clusters than this are not one deployment; the bound keeps enumeration finite.
@@ -273,6 +300,43 @@ class WeightSplit(Base):
     rest: WeightFormatName = Field(description="Everything else (attention, shared experts, ...)")
 
 
+class LegacyArch(Base):
+    """Architecture numbers of a DeepSeek V3-family checkpoint (MLA + MoE), from config.json."""
+
+    num_hidden_layers: int = Field(gt=0, description="Transformer layers (MTP excluded)")
+    first_k_dense_replace: int = Field(ge=0, description="Leading dense (non-MoE) layers")
+    hidden_size: int = Field(gt=0, description="Hidden size")
+    num_attention_heads: int = Field(gt=0, description="Attention heads (TP must divide)")
+    n_routed_experts: int = Field(gt=0, description="Routed experts per MoE layer")
+    num_experts_per_tok: int = Field(gt=0, description="Experts activated per token")
+    moe_intermediate_size: int = Field(gt=0, description="Expert FFN intermediate size")
+    max_position_embeddings: int = Field(gt=0, description="Longest context the model supports")
+    index_topk: int | None = Field(default=None, description="Sparse attention top-k (V3.2)")
+
+    @property
+    def routed_expert_params(self) -> float:
+        """Routed-expert parameters: MoE layers x experts x 3 matrices x hidden x intermediate."""
+        moe_layers = self.num_hidden_layers - self.first_k_dense_replace
+        per_layer = self.n_routed_experts * 3 * self.hidden_size * self.moe_intermediate_size
+        return float(moe_layers * per_layer)
+
+
+class LegacyModel(Base):
+    """An earlier DeepSeek release kept so `lint` can check files that serve it (heads, weight
+    size, load time, context limit). The planner never plans it: status is always legacy."""
+
+    id: str = Field(description="Short id, e.g. deepseek-r1")
+    name: str = Field(description="Human name")
+    hf_id: str = Field(description="Hugging Face repository id")
+    status: Literal["legacy"] = Field(description="Lint only: plan and capacity refuse it")
+    released: str = Field(description="Release date")
+    params_total_b: float = Field(gt=0, description="Parameters without the MTP module, billions")
+    params_active_b: float = Field(gt=0, description="Active parameters per token, billions")
+    arch: LegacyArch = Field(description="Architecture from config.json")
+    weights: WeightSplit = Field(description="Storage format per tensor group")
+    source: str = Field(description="Where the figures come from")
+
+
 class Speculative(Base):
     """Speculative decoding module shipped with a checkpoint."""
 
@@ -408,8 +472,17 @@ class HardwareFile(Base):
 
 Strategy = Literal["tp", "tep", "dep", "tp-pp"]
 MultiNode = Literal["none", "nnodes", "data-parallel"]
-Objective = Literal["capacity", "latency", "throughput"]
+Objective = Literal["capacity", "latency", "throughput", "goodput", "cost"]
+Percentile = Literal["p50", "p90"]
 WeightsChoice = Literal["native", "fp4", "nvfp4", "fp8", "bf16", "fp16", "int8", "int4"]
+
+
+class RequestShape(Base):
+    """One kind of request in a workload mix."""
+
+    isl: Tokens = Field(description="Input (prompt) tokens")
+    osl: Tokens = Field(description="Output tokens")
+    weight: float = Field(default=1.0, gt=0, le=1e6, description="Share of requests (relative)")
 
 
 class Knobs(Base):
@@ -438,6 +511,29 @@ class Knobs(Base):
     vllm_version: str | None = Field(default=None, description="vLLM version to plan for")
     image: str | None = Field(default=None, description="Container image override")
     speculative: bool = Field(default=False, description="Enable the checkpoint's draft module")
+    isl: Tokens | None = Field(default=None, description="Workload: input tokens per request")
+    osl: Tokens | None = Field(default=None, description="Workload: output tokens per request")
+    workload: list[RequestShape] | None = Field(
+        default=None, min_length=1, max_length=64, description="Workload: a mix of request shapes"
+    )
+    ttft_ms: DurationMs | None = Field(default=None, description="SLA: time to first token, ms")
+    tpot_ms: DurationMs | None = Field(default=None, description="SLA: time per output token, ms")
+    percentile: Percentile = Field(default="p50", description="Percentile the SLA applies to")
+    request_rate: float | None = Field(
+        default=None, gt=0, le=1e6, description="Workload: arriving requests per second (open loop)"
+    )
+
+    @model_validator(mode="after")
+    def _one_workload(self) -> Knobs:
+        if self.workload is not None and (self.isl is not None or self.osl is not None):
+            raise ValueError("give either isl/osl or a workload mix, not both")
+        if self.request_rate is not None and self.concurrency is not None:
+            raise ValueError("give either request_rate or concurrency, not both")
+        return self
+
+    @property
+    def has_sla(self) -> bool:
+        return self.ttft_ms is not None or self.tpot_ms is not None
 
 
 # --- the plan -----------------------------------------------------------------------------------
@@ -487,6 +583,34 @@ class Performance(Base):
     cost_per_1m_output_tokens: float | None = Field(description="USD per 1M output tokens")
     api_price_per_1m_output_tokens: float = Field(description="DeepSeek API list price, output")
     model: str = Field(description="How the estimate is made")
+    output_tokens: int | None = Field(default=None, description="Output tokens per request (OSL)")
+    percentile: Percentile = Field(default="p50", description="Percentile of TTFT/TPOT shown")
+    batch_per_rank: float | None = Field(
+        default=None, description="Requests decoding together on one DP rank"
+    )
+    max_batch_per_rank: float | None = Field(
+        default=None, description="Batch limit per DP rank: max-num-seqs or decode-time KV"
+    )
+    sla_met: bool | None = Field(default=None, description="Meets the SLA (None: no SLA given)")
+    sla_misses: list[str] = Field(default_factory=list, description="What of the SLA it breaks")
+    goodput_tokens_per_s_per_gpu: float | None = Field(
+        default=None, description="Output tokens/s/GPU of requests that meet the SLA"
+    )
+
+
+class ParetoPoint(Base):
+    """One layout at one concurrency on the throughput / interactivity front."""
+
+    layout: str = Field(description="Layout label, e.g. DP8+EP")
+    strategy: Strategy = Field(description="tp, tep, dep or tp-pp")
+    concurrency: int = Field(description="Concurrent requests in the deployment")
+    tokens_per_s_per_gpu: float = Field(description="Output tokens/s per GPU")
+    tokens_per_s_per_user: float = Field(description="Output tokens/s one user sees")
+    ttft_ms: float = Field(description="Time to first token at the SLA percentile")
+    tpot_ms: float = Field(description="Time per output token at the SLA percentile")
+    meets_sla: bool = Field(description="True when no SLA is given or it is met")
+    misses: list[str] = Field(default_factory=list, description="What of the SLA it breaks")
+    chosen: bool = Field(default=False, description="The plan's operating point")
 
 
 class VllmSpec(Base):
@@ -590,6 +714,10 @@ class Plan(Base):
     rationale: list[str] = Field(description="Why this plan")
     alternatives: list[Alternative] = Field(description="Ranked runners-up")
     rejected: list[Rejected] = Field(description="Layouts that break a rule, with the reason")
+    pareto: list[ParetoPoint] = Field(
+        default_factory=list,
+        description="Front of tokens/s/GPU vs tokens/s/user over layouts and concurrencies",
+    )
     knobs: Knobs = Field(description="Knobs as given (pinned ones are not None)")
 
     @property

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from deploy_kit.catalog import Catalog
-from deploy_kit.planner import explain, perf
+from deploy_kit.planner import explain, perf, serving
 from deploy_kit.planner.candidates import (
     GIB,
     Candidate,
@@ -19,6 +19,7 @@ from deploy_kit.spec import (
     HardwareProfile,
     Knobs,
     MemoryPerGpu,
+    ParetoPoint,
     Performance,
     Plan,
     VllmSpec,
@@ -80,25 +81,33 @@ def assemble(
         blocks_per_request=kv.blocks_per_request,
         bytes_per_block=kv.bytes_per_block,
     )
+    w = serving.workload_of(k)
+    met = None if not k.has_sla else not best.misses
     performance = Performance(
-        concurrency=est.concurrency,
+        concurrency=_count(est.concurrency),
         output_tokens_per_s_per_gpu=round(est.tokens_per_s_per_gpu, 1),
         output_tokens_per_s_per_user=round(est.tokens_per_s_per_user, 1),
         output_tokens_per_s_total=round(est.tokens_per_s_total, 1),
         tpot_ms=round(est.tpot_ms, 2),
-        ttft_ms=round(est.ttft_ms, 1),
-        prompt_tokens=perf.PROMPT_TOKENS,
+        ttft_ms=_round_ms(est.ttft_at(k.percentile)),
+        prompt_tokens=round(w.isl),
         gpu_hour_usd=price,
         cost_per_1m_output_tokens=_round(
             perf.cost_per_1m(hw.total_gpus, price, est.tokens_per_s_total)
         ),
         api_price_per_1m_output_tokens=api,
-        model=(
-            "roofline: max(bytes read / (bandwidth x "
-            f"{perf.BANDWIDTH_EFFICIENCY}), FLOPs / (peak x {perf.COMPUTE_EFFICIENCY})) + "
-            f"{perf.LAYER_OVERHEAD_US:g} us per layer; decode only, average context "
-            f"{min(context, perf.PROMPT_TOKENS * 2)}"
-        ),
+        model=perf.describe(),
+        output_tokens=round(w.osl),
+        percentile=k.percentile,
+        batch_per_rank=round(est.batch_per_rank, 1),
+        max_batch_per_rank=round(best.deployment.max_batch_per_rank, 1)
+        if best.deployment
+        else None,
+        sla_met=met,
+        sla_misses=list(best.misses),
+        goodput_tokens_per_s_per_gpu=None
+        if met is None
+        else round(est.tokens_per_s_per_gpu if met else 0.0, 1),
     )
     plan_obj = Plan(
         deploy_kit_version=__version__,
@@ -139,6 +148,7 @@ def assemble(
         rationale=[],
         alternatives=[],
         rejected=found.rejected,
+        pareto=pareto(best, found.candidates, k),
         knobs=k,
     )
     alternatives = explain.alternatives(best, found.candidates[1:], k)
@@ -154,6 +164,44 @@ def assemble(
         }
     )
     return plan_obj.model_copy(update={"vllm": build_vllm_spec(plan_obj, t.checkpoint)})
+
+
+# An unbounded queue (open-loop arrivals above capacity) is shown as this many ms: JSON has no inf.
+UNBOUNDED_MS = 1e12
+
+
+def _round_ms(x: float) -> float:
+    return UNBOUNDED_MS if x == float("inf") else round(x, 1)
+
+
+def _count(x: float) -> int:
+    return int(UNBOUNDED_MS) if x == float("inf") else max(1, round(x))
+
+
+def pareto(best: Candidate, cands: list[Candidate], k: Knobs) -> list[ParetoPoint]:
+    """The front of tokens/s/GPU vs tokens/s/user over every layout's load sweep, with the
+    chosen operating point marked (added when it is not on the front)."""
+    everything = [s for c in cands for s in c.points]
+    front = serving.pareto_front(everything)
+    chosen = serving.Scored(best.layout, best.est, tuple(best.misses))
+    if not any(s.layout == best.layout and s.point == best.est for s in front):
+        front.append(chosen)
+        front.sort(key=lambda s: -s.point.tokens_per_s_per_user)
+    return [
+        ParetoPoint(
+            layout=s.layout.label(),
+            strategy=s.layout.strategy,
+            concurrency=_count(s.point.concurrency),
+            tokens_per_s_per_gpu=round(s.point.tokens_per_s_per_gpu, 1),
+            tokens_per_s_per_user=round(s.point.tokens_per_s_per_user, 1),
+            ttft_ms=_round_ms(s.point.ttft_at(k.percentile)),
+            tpot_ms=round(s.point.tpot_ms, 2),
+            meets_sla=not s.misses,
+            misses=list(s.misses),
+            chosen=s.layout == best.layout and s.point == best.est,
+        )
+        for s in front
+    ]
 
 
 def _round(x: float | None) -> float | None:

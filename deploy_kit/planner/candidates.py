@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from deploy_kit.catalog import Catalog
-from deploy_kit.planner import memory, perf, rules
+from deploy_kit.planner import memory, perf, rules, serving
 from deploy_kit.spec import (
     Checkpoint,
     HardwareProfile,
@@ -54,6 +54,10 @@ class Candidate:
     est: perf.Estimate
     score: float = 0.0
     notes: list[str] = field(default_factory=list)
+    deployment: perf.Deployment | None = None
+    # The load sweep (every ladder concurrency) with what each point misses of the SLA.
+    points: list[serving.Scored] = field(default_factory=list)
+    misses: list[str] = field(default_factory=list)
 
 
 def resolve_target(catalog: Catalog, model_name: str, weights: str) -> Target:
@@ -133,6 +137,24 @@ class Search:
     candidates: list[Candidate]
     rejected: list[Rejected]
     pinned_rule: rules.Violation | None
+
+
+def objective_of(k: Knobs) -> str:
+    """The objective in force: the one given, else max goodput when an SLA is given."""
+    if "optimize" in k.model_fields_set or not k.has_sla:
+        return k.optimize
+    return "goodput"
+
+
+def draft_of(t: Target, hw: HardwareProfile, k: Knobs) -> tuple[str, int] | None:
+    """(method, draft tokens) when speculative decoding is on (Hopper's own count if set)."""
+    spec = t.checkpoint.speculative
+    if not k.speculative or spec is None:
+        return None
+    tokens = spec.num_speculative_tokens
+    if hw.gpu.arch == "hopper" and spec.hopper_num_speculative_tokens:
+        tokens = spec.hopper_num_speculative_tokens
+    return spec.method, tokens
 
 
 def engines_of(c: Candidate) -> int:

@@ -6,7 +6,7 @@ import math
 
 from deploy_kit.catalog import Catalog
 from deploy_kit.errors import InputError, PinnedKnobError, PlanError
-from deploy_kit.planner import assemble, memory, perf, rules
+from deploy_kit.planner import assemble, memory, perf, rules, serving
 from deploy_kit.planner.candidates import (
     GIB,
     Candidate,
@@ -14,6 +14,8 @@ from deploy_kit.planner.candidates import (
     Settings,
     Target,
     async_for,
+    draft_of,
+    objective_of,
     resolve_target,
     settings,
 )
@@ -165,11 +167,25 @@ def _evaluate(
     )
     engines = layout.replicas * layout.data_parallel
     total_conc = kv.max_concurrency * engines
-    conc = k.concurrency or max(1, min(DEFAULT_PERF_CONCURRENCY, int(total_conc)))
-    est = perf.estimate(
-        t.model, wb, hw.gpu, layout, conc, min(context, perf.PROMPT_TOKENS * 2), hw.total_gpus
+    w = serving.workload_of(k)
+    limit = serving.decode_batch_limit(
+        catalog.layout_of(t.model),
+        b.kv,
+        min(w.longest, context),
+        async_for(layout, k),
+        a.max_position_embeddings,
+        stage / a.num_hidden_layers,
+        s.max_num_seqs,
     )
-    return Candidate(layout, multi, dp_local, b, kv, est), None, None
+    dep = serving.deployment(
+        t.model, wb, hw, layout, t.experts_format, limit, s.mnbt, draft_of(t, hw, k)
+    )
+    if k.request_rate is not None:
+        est = perf.serve(dep, w, request_rate=k.request_rate)
+    else:
+        conc = k.concurrency or max(1, min(DEFAULT_PERF_CONCURRENCY, int(total_conc)))
+        est = perf.serve(dep, w, concurrency=conc)
+    return Candidate(layout, multi, dp_local, b, kv, est, deployment=dep), None, None
 
 
 def _weights(catalog: Catalog, t: Target) -> memory.WeightBytes:
@@ -198,10 +214,12 @@ def _score(c: Candidate, k: Knobs) -> float:
     total = c.kv.max_concurrency * engines
     if _is_recipe_layout(c.layout):
         total *= 1 + RECIPE_PREFERENCE
-    if k.optimize == "latency":
+    objective = objective_of(k)
+    if objective == "latency":
         return -c.est.tpot_ms
-    if k.optimize == "throughput":
-        return c.est.tokens_per_s_total
+    if objective in ("throughput", "goodput", "cost"):
+        # Preliminary (one load); operate() rescores on the whole sweep.
+        return c.est.tokens_per_s_per_gpu
     # capacity: concurrency first; fewer nodes per engine and speed break ties.
     return total - 0.001 * c.layout.nodes_per_engine - 1e-6 * c.est.tpot_ms
 
@@ -300,7 +318,10 @@ def _choose_context(
         return k.context, _search(t, hw, k, catalog, k.context), notes
     target = k.concurrency or DEFAULT_MIN_CONCURRENCY
     model_max = t.model.arch.max_position_embeddings
-    ladder = [c for c in CONTEXT_LADDER if c <= model_max]
+    longest = serving.workload_of(k).longest
+    ladder = [c for c in CONTEXT_LADDER if longest <= c <= model_max] or [
+        c for c in CONTEXT_LADDER if c <= model_max
+    ][-1:]
     fallback: tuple[int, Search] | None = None
     for ctx in ladder:
         found = _search(t, hw, k, catalog, ctx)
@@ -372,9 +393,71 @@ def _plan(
             f"{t.model.name} ({t.weights_label}) does not fit on {hw.name} {at}: {worst}",
             hint=hint,
         )
+    operate(found, knobs)
+    _check_sla(found, knobs, hw, t)
     best = found.candidates[0]
     return assemble.assemble(
         catalog, t, hw, knobs, version, context, best, found, [*version_warns], notes
+    )
+
+
+# Score of a layout none of whose points meets the SLA: below every one that does, ordered by how
+# close it comes.
+_MISS_SCORE = -1e12
+
+
+def operate(found: Search, k: Knobs) -> None:
+    """Sweep every candidate's load, pick its operating point for the objective, and rank."""
+    objective = objective_of(k)
+    w = serving.workload_of(k)
+    for c in found.candidates:
+        assert c.deployment is not None
+        pts = serving.sweep(c.deployment, w)
+        c.points = [serving.Scored(c.layout, p, tuple(serving.sla_misses(p, k))) for p in pts]
+        pinned_load = k.concurrency is not None or k.request_rate is not None
+        if not pinned_load and objective in ("throughput", "goodput", "cost"):
+            good = [s.point for s in c.points if not s.misses]
+            if good:
+                c.est = max(good, key=lambda p: (p.tokens_per_s_per_gpu, p.tokens_per_s_per_user))
+                if k.has_sla:
+                    edge = serving.refine(
+                        c.deployment, w, pts, [bool(s.misses) for s in c.points], k
+                    )
+                    if edge is not None and edge.tokens_per_s_per_gpu > c.est.tokens_per_s_per_gpu:
+                        c.est = edge
+            else:
+                c.est = min((s.point for s in c.points), key=lambda p: serving.sla_distance(p, k))
+        elif not pinned_load and objective == "latency" and k.has_sla:
+            good = [s.point for s in c.points if not s.misses]
+            if good:
+                c.est = min(good, key=lambda p: p.tpot_ms)
+        c.misses = serving.sla_misses(c.est, k)
+        if objective in ("throughput", "goodput", "cost"):
+            c.score = c.est.tokens_per_s_per_gpu
+            if _is_recipe_layout(c.layout):
+                c.score *= 1 + RECIPE_PREFERENCE
+        if c.misses:
+            c.score = _MISS_SCORE - serving.sla_distance(c.est, k)
+    found.candidates.sort(key=lambda c: c.score, reverse=True)
+
+
+def _check_sla(found: Search, k: Knobs, hw: HardwareProfile, t: Target) -> None:
+    """An SLA no layout meets: exit 3 naming the closest point and what it misses."""
+    if not k.has_sla or not found.candidates or not found.candidates[0].misses:
+        return
+    best = found.candidates[0]
+    parts = []
+    if k.ttft_ms is not None:
+        parts.append(f"TTFT <= {k.ttft_ms:g} ms")
+    if k.tpot_ms is not None:
+        parts.append(f"TPOT <= {k.tpot_ms:g} ms")
+    w = serving.workload_of(k)
+    raise PlanError(
+        f"no layout of {t.model.name} on {hw.name} meets the SLA ({', '.join(parts)} at "
+        f"{k.percentile}) for {w.isl:.0f} in / {w.osl:.0f} out: the closest is "
+        f"{best.layout.label()} at {best.est.concurrency:g} concurrent requests, which misses "
+        f"{'; '.join(best.misses)}",
+        hint="relax the SLA, shorten the prompts, or add GPUs (a faster GPU lowers TPOT)",
     )
 
 

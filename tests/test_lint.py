@@ -166,7 +166,7 @@ def test_good_fixtures_are_clean_with_every_tool() -> None:
     ]
     assert report.exit_code == 0
     kinds = Counter(f.kind for f in report.files)
-    assert kinds["kubernetes"] >= 3 and kinds["compose"] == 3 and kinds["dockerfile"] == 1
+    assert kinds["kubernetes"] >= 7 and kinds["compose"] == 4 and kinds["dockerfile"] == 1
     assert kinds["kustomization"] == 2
     runs = {t.tool: t.runs for t in report.tool_runs}
     assert runs["kubectl kustomize"] == 2

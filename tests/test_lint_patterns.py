@@ -3,11 +3,13 @@ envsubst, template placeholders, Ray and KServe launches, LWS environment variab
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from deploy_kit.catalog import Catalog
 from deploy_kit.validate.crd import BUNDLED_CRD_DIR, bundled_crds, bundled_crds_for, load_crds
 from deploy_kit.validate.documents import parse_yaml_docs
 from deploy_kit.validate.findings import Finding
@@ -281,3 +283,273 @@ def test_split_documents_keeps_indexes_and_lines() -> None:
     assert [(c.index, c.first_line) for c in chunks] == [(0, 2), (1, 4), (2, 8)]
     assert first_placeholder("# {{X}}\nv: ${Y:-1}\n") == ("${Y:-1}", 2)
     assert first_placeholder("v: $Y\n") is None
+
+
+# --- launch patterns: Ray, llm-d, KServe, api_server ------------------------------------------
+
+
+def test_lws_vllm_example_over_ray_is_counted_over_the_group() -> None:
+    # LWS's own example: TP 8 x PP 2 over a group of 2 pods x 8 GPUs, started through Ray.
+    findings = lint_paths([LWS_RAY], tools=False).findings
+    assert not [f for f in findings if f.rule in ("DK101", "DK102", "DK103")], findings
+    # Its real problem: `value: $HF_TOKEN`, which Kubernetes hands over as those characters.
+    tokens = [f for f in findings if f.rule == "DK112"]
+    assert [f.line for f in tokens] == [20, 68]
+    assert all("does not expand" in f.message for f in tokens)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "rule", "severity", "words"),
+    [
+        ("LAST", 'nvidia.com/gpu: "4"', "DK101", "error",
+         "needs 16 GPU(s) from the Ray cluster, which has 12"),
+        ("size: 2", "size: 3", "DK101", "warning", "8 stay idle"),
+        ("--ray_cluster_size=$(LWS_GROUP_SIZE)", "--ray_cluster_size=3", "DK102", "error",
+         "waits for 3 Ray node(s)"),
+    ],
+    ids=["worker-gpus", "group-larger", "cluster-size"],
+)  # fmt: skip
+def test_ray_group_mistakes(
+    tmp_path: Path, old: str, new: str, rule: str, severity: str, words: str
+) -> None:
+    text = LWS_RAY.read_text(encoding="utf-8")
+    if old == "LAST":  # the worker's GPU limit, the last one in the file
+        head, _, tail = text.rpartition('nvidia.com/gpu: "8"')
+        text, old = head + "WORKER_GPUS" + tail, "WORKER_GPUS"
+    assert old in text
+    findings = lint_text(tmp_path, "lws.yaml", text.replace(old, new))
+    found = [f for f in findings if f.rule == rule]
+    assert len(found) == 1 and found[0].severity == severity and words in found[0].message
+    assert not [f for f in findings if f.rule in ("DK101", "DK102") and f is not found[0]]
+
+
+_RAY_HEAD = """\
+  headGroupSpec:
+    rayStartParams: {}
+    template:
+      spec:
+        containers:
+          - name: ray-head
+            image: vllm/vllm-openai:v0.33.0
+            command: [sh, -c]
+            args: ["vllm serve Qwen/Qwen3-32B --tensor-parallel-size 4 --pipeline-parallel-size 2"]
+            env:
+              - {name: VLLM_USE_V1, value: "1"}
+              - {name: HF_TOKEN, value: not-a-reference}
+  workerGroupSpecs:
+    - groupName: gpu
+      REPLICAS
+      rayStartParams: {}
+      template:
+        spec:
+          containers:
+            - name: ray-worker
+              image: vllm/vllm-openai
+              resources:
+                limits: {nvidia.com/gpu: 4}
+              volumeMounts: [{name: dshm, mountPath: /dev/shm}]
+          volumes: [{name: dshm, emptyDir: {medium: Memory}}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("header", "nest"),
+    [
+        ("apiVersion: ray.io/v1\nkind: RayCluster\nmetadata: {name: r}\nspec:\n", 0),
+        ("apiVersion: ray.io/v1\nkind: RayService\nmetadata: {name: r}\n"
+         "spec:\n  rayClusterConfig:\n", 2),
+        ("apiVersion: orchestration.aibrix.ai/v1alpha1\nkind: RayClusterFleet\n"
+         "metadata: {name: r}\nspec:\n  replicas: 1\n  template:\n    spec:\n", 4),
+    ],
+    ids=["RayCluster", "RayService", "RayClusterFleet"],
+)  # fmt: skip
+def test_every_ray_pod_template_is_walked(tmp_path: Path, header: str, nest: int) -> None:
+    body = _RAY_HEAD.replace("REPLICAS", "replicas: 2")
+    text = header + textwrap.indent(body, " " * nest)
+    findings = lint_text(tmp_path, "ray.yaml", text)
+    got = {(f.rule, f.severity) for f in findings if f.rule.startswith("DK")}
+    # Env of the head (removed variable, literal token), the worker's image; 2 x 4 GPUs = TP 4 x
+    # PP 2 over Ray, so no GPU-count finding.
+    assert got == {("DK114", "error"), ("DK112", "error"), ("DK111", "error")}, findings
+    lonely = lint_text(tmp_path, "one.yaml", header + textwrap.indent(
+        _RAY_HEAD.replace("REPLICAS", "replicas: 1"), " " * nest))  # fmt: skip
+    assert [f.severity for f in lonely if f.rule == "DK101"] == ["error"]
+
+
+def test_autoscaled_ray_group_is_not_counted(tmp_path: Path) -> None:
+    header = "apiVersion: ray.io/v1\nkind: RayCluster\nmetadata: {name: r}\nspec:\n"
+    text = header + _RAY_HEAD.replace("REPLICAS", "minReplicas: 1\n      maxReplicas: 4")
+    assert "DK101" not in rules(lint_text(tmp_path, "ray.yaml", text))
+
+
+def test_shell_words_expand_from_env_and_lws() -> None:
+    from deploy_kit.validate.invocations import Where, expand_shell, find_vllm, ray_start
+
+    known = {"DP_SIZE_LOCAL": "8", "LWS_GROUP_SIZE": "2"}
+    assert expand_shell("$((LWS_GROUP_SIZE * DP_SIZE_LOCAL))", known) == "16"
+    assert expand_shell("$(( ${LWS_WORKER_INDEX:-0} * DP_SIZE_LOCAL ))", known) == (
+        "$((LWS_WORKER_INDEX * 8))"
+    )
+    assert expand_shell("${DP_SIZE_LOCAL}-$UNKNOWN", known) == "8-$UNKNOWN"
+    assert expand_shell("$((7 / 2)) $((-7 / 2)) $((7 % 0))", {}) == "3 -3 $((7 % 0))"
+    script = (
+        "A=1\nif x; then A=2; fi\nB=$((DP_SIZE_LOCAL * 2))\n"
+        "exec vllm serve m --data-parallel-size $B --data-parallel-size-local $A"
+    )
+    found = find_vllm(["bash", "-c", script], [Where("f")] * 3, env=known)
+    assert found.call is not None
+    assert found.call.argv[3:] == ("--data-parallel-size", "16", "--data-parallel-size-local", "$A")
+    w = Where("f")
+    assert ray_start(["ray", "start", "--head", "--port=6379"], w) is not None
+    worker = ray_start(["bash", "x/multi-node-serving.sh", "worker", "--ray_address=h"], w)
+    assert worker is not None and worker.role == "worker"
+    leader = ray_start(["/w/ray_init.sh", "leader", "--ray_cluster_size=4"], w)
+    assert leader is not None and (leader.role, leader.cluster_size) == ("head", "4")
+    assert ray_start(["ray", "status"], w) is None
+    both = find_vllm(
+        ["sh", "-c", "if [ $I = 0 ]; then ray start --head; vllm serve m; "
+         "else ray start --address=$H:6379 --block; fi"], [w] * 3,
+    )  # fmt: skip
+    assert both.ray is not None and both.ray.role == "both" and both.call is not None
+
+
+def test_llm_d_style_data_parallel_over_lws() -> None:
+    good = lint_paths([REPO / "tests/fixtures/lint/good/k8s/llm-d-dp.yaml"], tools=False)
+    assert good.findings == []
+    text = (REPO / "tests/fixtures/lint/good/k8s/llm-d-dp.yaml").read_text(encoding="utf-8")
+    assert '{name: DP_SIZE_LOCAL, value: "8"}' in text
+
+
+def test_llm_d_style_wrong_local_ranks(tmp_path: Path) -> None:
+    text = (REPO / "tests/fixtures/lint/good/k8s/llm-d-dp.yaml").read_text(encoding="utf-8")
+    bad = text.replace('{name: DP_SIZE_LOCAL, value: "8"}', '{name: DP_SIZE_LOCAL, value: "4"}')
+    [gpu] = [f for f in lint_text(tmp_path, "d.yaml", bad) if f.rule == "DK101"]
+    assert "runs 4 rank(s)" in gpu.message
+
+
+def test_kserve_llminferenceservice_parallelism(tmp_path: Path) -> None:
+    text = (REPO / "tests/fixtures/lint/good/k8s/llmisvc.yaml").read_text(encoding="utf-8")
+    assert lint_text(tmp_path, "ok.yaml", text) == []
+    fewer = text.replace('nvidia.com/gpu: "8"', 'nvidia.com/gpu: "4"', 1)
+    [gpu] = [f for f in lint_text(tmp_path, "gpu.yaml", fewer) if f.rule == "DK101"]
+    assert "tensor 1 x dataLocal 8 = 8 rank(s)" in gpu.message and gpu.line == 23
+    uneven = text.replace("data: 16", "data: 12")
+    assert [f.rule for f in lint_text(tmp_path, "dp.yaml", uneven)] == ["DK102"]
+
+
+def test_kserve_serving_runtime_is_walked(tmp_path: Path) -> None:
+    text = """\
+        apiVersion: serving.kserve.io/v1alpha1
+        kind: ServingRuntime
+        metadata: {name: vllm}
+        spec:
+          supportedModelFormats: [{name: huggingface}]
+          containers:
+            - name: kserve-container
+              image: vllm/vllm-openai:latest
+              command: [python3, -m, vllm.entrypoints.openai.api_server]
+              args: [--model, /mnt/models, --tensor-parallel-size, "2"]
+              env: [{name: VLLM_ATTENTION_BACKEND, value: FLASHINFER}]
+              resources: {limits: {nvidia.com/gpu: 1}}
+    """
+    got = rules(lint_text(tmp_path, "sr.yaml", text))
+    assert {"DK101", "DK111", "DK114"} <= set(got), got
+
+
+def test_api_server_module_given_as_args(tmp_path: Path) -> None:
+    pod = """\
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: p}
+        spec:
+          containers:
+            - name: c
+              image: IMAGE
+              args: [python3, -m, vllm.entrypoints.api_server, --model, m,
+                     --tensor-parallel-size, "2"]
+              resources: {limits: {nvidia.com/gpu: 1}}
+    """
+    # An image whose entrypoint runs the args: the server is found and its GPUs counted.
+    own = lint_text(tmp_path, "own.yaml", pod.replace("IMAGE", "registry.local/vllm-serve:1.0"))
+    assert rules(own) == ["DK101", "DK106"]  # and 2 ranks without /dev/shm
+    # vLLM's image already runs `vllm serve`: the args name a program by mistake (DK118); the
+    # call is still read as meant.
+    vllm_image = lint_text(tmp_path, "vi.yaml", pod.replace("IMAGE", "vllm/vllm-openai:v0.33.0"))
+    assert rules(vllm_image) == ["DK101", "DK106", "DK118"]
+
+
+# --- legacy DeepSeek models -------------------------------------------------------------------
+
+
+def test_legacy_catalog_matches_the_config_files(catalog: Catalog) -> None:
+    configs = REPO / "tests" / "fixtures" / "configs"
+    for model_id, name in (("deepseek-r1", "R1"), ("deepseek-v3.2", "V3.2")):
+        config = json.loads((configs / f"deepseek-ai--DeepSeek-{name}_config.json").read_text())
+        arch = catalog.legacy[model_id].arch
+        for field, value in arch.model_dump().items():
+            assert config.get(field) == value, (model_id, field)
+    for model in catalog.legacy.values():
+        assert model.status == "legacy" and model.source
+        # MoE layers x experts x 3 x hidden x intermediate: 654B of the 671B.
+        assert 650e9 < model.arch.routed_expert_params < 660e9
+    assert {"deepseek-v3", "deepseek-r1", "deepseek-r1-0528", "deepseek-v3.1", "deepseek-v3.2"} == (
+        set(catalog.legacy)
+    )
+
+
+def test_legacy_models_are_not_planned(catalog: Catalog) -> None:
+    import deploy_kit
+    from deploy_kit.errors import InputError
+
+    with pytest.raises(InputError, match="legacy model"):
+        deploy_kit.plan("deepseek-ai/DeepSeek-R1-0528", "8xH200")
+    with pytest.raises(InputError, match="unknown model"):
+        catalog.checkpoint("deepseek-ai/DeepSeek-V3-Base")
+    assert catalog.legacy_model("/models/DeepSeek-V3.1/") is catalog.legacy["deepseek-v3.1"]
+
+
+_LEGACY_POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {{name: p}}
+spec:
+  containers:
+    - name: c
+      image: vllm/vllm-openai:v0.33.0
+      args: [{model}, --tensor-parallel-size, "{tp}", --max-model-len, "{length}"]
+      env: [{{name: VLLM_ENGINE_READY_TIMEOUT_S, value: "7200"}}]
+      startupProbe:
+        httpGet: {{path: /health, port: 8000}}
+        periodSeconds: 10
+        failureThreshold: {failures}
+      resources: {{limits: {{nvidia.com/gpu: {tp}}}}}
+      volumeMounts: [{{name: dshm, mountPath: /dev/shm}}]
+  volumes: [{{name: dshm, emptyDir: {{medium: Memory}}}}]
+"""
+
+
+def test_legacy_models_get_the_model_rules(tmp_path: Path) -> None:
+    def run(model: str, tp: int, length: int, failures: int, **kw: object) -> list[str]:
+        text = _LEGACY_POD.format(model=model, tp=tp, length=length, failures=failures)
+        path = tmp_path / "p.yaml"
+        path.write_text(text, encoding="utf-8")
+        return rules(lint_paths([path], tools=False, **kw).findings)  # type: ignore[arg-type]
+
+    assert run("deepseek-ai/DeepSeek-R1", 8, 131072, 360) == []
+    assert run("deepseek-ai/DeepSeek-R1", 6, 131072, 360) == ["DK104"]  # 128 heads
+    assert run("deepseek-ai/DeepSeek-V3.2", 8, 200000, 360) == ["DK109"]
+    assert run("/models/DeepSeek-R1-0528", 8, 131072, 3) == ["DK107"]
+    # Weights alone: 671B in FP8 over TP 4 is ~156 GiB per GPU, over an H200's 141 GB.
+    assert run("deepseek-ai/DeepSeek-V3", 4, 131072, 360, hardware="8xH200") == ["DK110"]
+    assert run("deepseek-ai/DeepSeek-V3", 8, 131072, 360, hardware="8xH200") == []
+    # A model the catalog does not know gets no model rule, whatever its numbers: no guess.
+    assert run("someone/unknown-model", 6, 10_000_000, 3) == []
+
+
+def test_real_files_keep_their_upstream_bytes() -> None:
+    import hashlib
+
+    sources = (REAL / "SOURCES.md").read_text(encoding="utf-8")
+    for path in sorted(REAL.glob("*.yaml")):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert f"| {path.name} |" in sources and digest in sources, path.name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from deploy_kit.spec import (
     HardwareFile,
     HardwareProfile,
     KvLayout,
+    LegacyModel,
     ModelCard,
     PresetGroup,
     parse_hardware_shorthand,
@@ -28,6 +30,9 @@ from deploy_kit.yamlio import load_yaml_file, parse_yaml, validation_message
 
 class _ModelsFile(Base):
     models: list[ModelCard] = Field(description="Model cards")
+    legacy_models: list[LegacyModel] = Field(
+        default_factory=list, description="Earlier releases, for lint only"
+    )
     formats: dict[str, float] = Field(description="Bytes per parameter per weight format")
     checkpoints: list[Checkpoint] = Field(description="Published weights")
 
@@ -59,8 +64,10 @@ class Catalog:
         gpus: list[GpuSpec],
         layouts: list[KvLayout],
         preset_groups: list[PresetGroup],
+        legacy_models: Sequence[LegacyModel] = (),
     ) -> None:
         self.models = {m.id: m for m in models}
+        self.legacy = {m.id: m for m in legacy_models}
         self.formats = formats
         self.checkpoints = {c.id: c for c in checkpoints}
         self.gpus = {g.id: g for g in gpus}
@@ -80,6 +87,10 @@ class Catalog:
             for fmt in (c.weights.experts, c.weights.rest):
                 if fmt not in self.formats:
                     raise InputError(f"catalog: checkpoint {c.id} uses unknown format {fmt}")
+        for legacy in self.legacy.values():
+            for fmt in (legacy.weights.experts, legacy.weights.rest):
+                if fmt not in self.formats:
+                    raise InputError(f"catalog: model {legacy.id} uses unknown format {fmt}")
         for m in self.models.values():
             if m.kv_layout not in self.layouts:
                 raise InputError(f"catalog: model {m.id} names unknown KV layout {m.kv_layout}")
@@ -131,8 +142,25 @@ class Catalog:
                 return c
         if key in self.models:
             return self.checkpoints[key]
+        legacy = self.legacy_model(name)
+        if legacy is not None:
+            raise InputError(
+                f"{name!r} is {legacy.name}, a legacy model: deploy-kit plans only DeepSeek V4; "
+                "its catalog keeps this model so `deploy-kit lint` can check files that serve it",
+                hint="plan deepseek-v4-flash or deepseek-v4-pro",
+            )
         known = ", ".join(sorted(self.checkpoints))
         raise InputError(f"unknown model {name!r}; known: {known}")
+
+    def legacy_model(self, name: str) -> LegacyModel | None:
+        """A legacy model by short id, Hugging Face id, or the last part of either (a local
+        copy's directory); None when the name is not one."""
+        key = name.strip().rstrip("/").lower()
+        base = key.rsplit("/", 1)[-1]
+        for m in self.legacy.values():
+            if key in (m.id, m.hf_id.lower()) or base in (m.id, m.hf_id.lower().rsplit("/")[-1]):
+                return m
+        return None
 
     def model_of(self, checkpoint: Checkpoint) -> ModelCard:
         return self.models[checkpoint.model]
@@ -254,6 +282,7 @@ def load_catalog() -> Catalog:
         gpus.gpus,
         layouts.layouts,
         presets.groups,
+        models.legacy_models,
     )
 
 

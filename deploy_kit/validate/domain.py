@@ -8,6 +8,7 @@ from deploy_kit.validate import (
     domain_argv,
     domain_compose,
     domain_k8s,
+    domain_launch,
     domain_model,
     domain_secrets,
 )
@@ -24,6 +25,7 @@ def check(containers: Sequence[Container], ctx: LintContext) -> list[Finding]:
         out += domain_argv.image_rule(c)
         out += domain_secrets.secret_rule(c)
         out += domain_argv.removed_env_rule(c)
+        out += domain_launch.check(c)
         if c.shell_error:
             out.append(
                 finding(
@@ -43,6 +45,7 @@ def check(containers: Sequence[Container], ctx: LintContext) -> list[Finding]:
         out += domain_model.check(f)
         out += domain_k8s.check(f)
         out += domain_compose.check(f)
+    out += domain_launch.check_groups(containers, facts)
     out += domain_k8s.check_groups(facts)
     out += domain_compose.check_groups(facts)
     return out

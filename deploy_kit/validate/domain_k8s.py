@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from deploy_kit.validate.facts import MIN_SHM_BYTES, Facts, finding
 from deploy_kit.validate.findings import Finding
-from deploy_kit.validate.invocations import symbolic
+from deploy_kit.validate.invocations import Container, symbolic
 from deploy_kit.vllm import argv as vllm
 
 WORKER_INDEX = "LWS_WORKER_INDEX"
@@ -44,8 +44,8 @@ def gpu_rule(f: Facts) -> list[Finding]:
     """DK101: GPUs given to the container = TP x PP x local DP of its vLLM call."""
     c = f.container
     need = f.ranks_per_node
-    if c.source == "dockerfile" or need is None:
-        return []
+    if c.source == "dockerfile" or need is None or c.ray is not None:
+        return []  # over Ray the ranks spread over the cluster: domain_launch counts them
     if c.gpus is None:
         return [
             finding(
@@ -69,7 +69,11 @@ def gpu_rule(f: Facts) -> list[Finding]:
 def shm_rule(f: Facts) -> list[Finding]:
     """DK106: a server with several ranks on the node has a real /dev/shm."""
     c = f.container
-    ranks = f.ranks_per_node or (c.gpus.count if c.gpus else None)
+    return shm_check(c, f.ranks_per_node or (c.gpus.count if c.gpus else None))
+
+
+def shm_check(c: Container, ranks: int | None) -> list[Finding]:
+    """DK106 for a container running `ranks` GPU ranks (a vLLM server or a Ray worker)."""
     if c.shm is None or not ranks or ranks <= 1:
         return []
     if not c.shm.present:
@@ -98,8 +102,8 @@ def group_size_rule(f: Facts) -> list[Finding]:
     """DK102: an LWS group has as many pods as the engine has nodes; Deployments have one."""
     c = f.container
     nodes = f.nodes_per_engine
-    if nodes is None:
-        return []
+    if nodes is None or c.ray is not None:
+        return []  # a Ray engine spans the Ray cluster, whatever vLLM's own node flags say
     if c.lws is None:
         if nodes <= 1:
             return []

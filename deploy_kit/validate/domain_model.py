@@ -25,7 +25,7 @@ _ARCH_RULES = {
 def check(f: Facts) -> list[Finding]:
     """DK104, DK105, DK107, DK108, DK109, DK110 for one vLLM call."""
     if f.card is None or f.checkpoint is None:
-        return []
+        return legacy_rules(f) if f.legacy is not None else []
     out = layout_rules(f)
     load = load_time_s(f)
     if load is not None:
@@ -39,14 +39,89 @@ def check(f: Facts) -> list[Finding]:
 
 def weights_per_gpu(f: Facts) -> float | None:
     """Weight bytes resident on one GPU of this call's layout (memory.py's estimate)."""
-    ckpt, card, catalog = f.checkpoint, f.card, f.ctx.catalog
-    if ckpt is None or card is None or None in (f.tp, f.pp, f.dp):
+    found = _weight_bytes(f)
+    if found is None or None in (f.tp, f.pp, f.dp):
         return None
-    reference = catalog.checkpoints.get(card.id, ckpt)
-    weights = memory.checkpoint_weight_bytes(ckpt, card, catalog.formats, reference)
-    return memory.weights_per_gpu(
-        weights, card.arch.num_hidden_layers, f.tp or 1, f.pp or 1, f.dp or 1
+    weights, layers = found
+    return memory.weights_per_gpu(weights, layers, f.tp or 1, f.pp or 1, f.dp or 1)
+
+
+def _weight_bytes(f: Facts) -> tuple[memory.WeightBytes, int] | None:
+    """The served checkpoint's bytes by tensor group, and its layer count."""
+    ckpt, card, catalog = f.checkpoint, f.card, f.ctx.catalog
+    if ckpt is not None and card is not None:
+        reference = catalog.checkpoints.get(card.id, ckpt)
+        weights = memory.checkpoint_weight_bytes(ckpt, card, catalog.formats, reference)
+        return weights, card.arch.num_hidden_layers
+    legacy = f.legacy
+    if legacy is None:
+        return None
+    # params x bytes per parameter of the stored format (an estimate: see models.yaml).
+    routed = legacy.arch.routed_expert_params
+    rest = max(legacy.params_total_b * 1e9 - routed, 0.0)
+    formats = catalog.formats
+    return (
+        memory.WeightBytes(
+            experts=routed * formats[legacy.weights.experts],
+            rest=rest * formats[legacy.weights.rest],
+        ),
+        legacy.arch.num_hidden_layers,
     )
+
+
+def legacy_rules(f: Facts) -> list[Finding]:
+    """What the catalog knows of an earlier DeepSeek (V3, R1, V3.1, V3.2): TP vs the attention
+    heads and PP vs the layers (vLLM's ModelConfig.verify_with_parallel_config refuses both),
+    weights vs GPU memory (with --hardware), load time vs probes, the context limit."""
+    legacy = f.legacy
+    if legacy is None:
+        return []
+    out: list[Finding] = []
+    heads, layers = legacy.arch.num_attention_heads, legacy.arch.num_hidden_layers
+    if f.tp and heads % f.tp:
+        out.append(
+            finding(
+                "DK104",
+                f.call.where_of(vllm.F_TP),
+                f"{legacy.name}: TP {f.tp} does not divide its {heads} attention heads",
+            )
+        )
+    if f.pp and f.pp > layers:
+        out.append(
+            finding(
+                "DK104",
+                f.call.where_of(vllm.F_PP),
+                f"{legacy.name}: PP {f.pp} exceeds its {layers} layers",
+            )
+        )
+    load = load_time_s(f)
+    if load is not None:
+        out += probe_rule(f, load)
+        out += ready_timeout_rule(f, load)
+    out += max_len_rule(f)
+    if f.ctx.hardware is not None:
+        out += _legacy_weights_rule(f, f.ctx.hardware)
+    return out
+
+
+def _legacy_weights_rule(f: Facts, hw: HardwareProfile) -> list[Finding]:
+    """DK110 for a legacy model: its weights alone exceed the memory vLLM may use per GPU (the
+    KV layout is not in the catalog, so the context fit is not judged: no guess)."""
+    per_gpu = weights_per_gpu(f)
+    util = _float(f.raw(vllm.F_GPU_UTIL), _default_util(f))
+    if per_gpu is None or util is None:
+        return []
+    allowed = hw.gpu.usable_bytes * util
+    if per_gpu <= allowed:
+        return []
+    return [
+        finding(
+            "DK110",
+            f.call.where_of(vllm.F_TP),
+            f"on {hw.name}: weights {per_gpu / GIB:.1f} GiB per GPU exceed the "
+            f"{allowed / GIB:.1f} GiB vLLM may use ({f.layout_text()}; estimate)",
+        )
+    ]
 
 
 def load_time_s(f: Facts) -> int | None:
@@ -179,11 +254,21 @@ def _env_where(f: Facts) -> Where:
     return f.container.where
 
 
+def _context_limit(f: Facts) -> tuple[str, int] | None:
+    """The served model's name and max_position_embeddings, when the catalog knows it."""
+    if f.card is not None:
+        return f.card.name, f.card.arch.max_position_embeddings
+    if f.legacy is not None:
+        return f.legacy.name, f.legacy.arch.max_position_embeddings
+    return None
+
+
 def max_model_len(f: Facts) -> int | None:
     """The max model length as a number (the model's limit when absent; None when symbolic)."""
     raw = f.raw(vllm.F_MAX_MODEL_LEN)
     if raw is None:
-        return f.card.arch.max_position_embeddings if f.card else None
+        limit = _context_limit(f)
+        return limit[1] if limit else None
     if symbolic(raw) or raw.strip() in ("-1", "auto"):
         return None
     try:
@@ -194,18 +279,18 @@ def max_model_len(f: Facts) -> int | None:
 
 def max_len_rule(f: Facts) -> list[Finding]:
     """DK109: the max model length within max_position_embeddings."""
-    card = f.card
+    known = _context_limit(f)
     length = max_model_len(f)
-    if card is None or length is None:
+    if known is None or length is None:
         return []
-    limit = card.arch.max_position_embeddings
+    name, limit = known
     if length <= limit:
         return []
     return [
         finding(
             "DK109",
             f.call.where_of(vllm.F_MAX_MODEL_LEN),
-            f"{vllm.F_MAX_MODEL_LEN} {length} exceeds {card.name}'s limit of {limit} tokens "
+            f"{vllm.F_MAX_MODEL_LEN} {length} exceeds {name}'s limit of {limit} tokens "
             "(max_position_embeddings)",
         )
     ]

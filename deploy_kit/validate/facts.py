@@ -8,7 +8,7 @@ from functools import cached_property
 
 from deploy_kit.catalog import Catalog
 from deploy_kit.errors import InputError
-from deploy_kit.spec import Checkpoint, HardwareProfile, ModelCard
+from deploy_kit.spec import Checkpoint, HardwareProfile, LegacyModel, ModelCard
 from deploy_kit.validate.findings import Finding, Severity
 from deploy_kit.validate.invocations import Container, VllmCall, Where, symbolic
 from deploy_kit.vllm import argv as vllm
@@ -159,6 +159,14 @@ RULES: dict[str, Rule] = {
             f"{vllm.F_DP_ADDRESS} (+ {vllm.F_HEADLESS}), or pin disjoint device_ids if they are "
             "meant as replicas",
         ),
+        Rule(
+            "DK118",
+            "program-in-args",
+            "error",
+            "args name a program, but the image's ENTRYPOINT already runs the server",
+            "put the program in command: (Kubernetes) / entrypoint: (compose), or give only "
+            "the server's arguments",
+        ),
     )
 }
 
@@ -247,6 +255,13 @@ class Facts:
         ckpt = self.checkpoint
         return self.ctx.catalog.model_of(ckpt) if ckpt is not None else None
 
+    @cached_property
+    def legacy(self) -> LegacyModel | None:
+        """An earlier DeepSeek the catalog keeps for lint (None when a V4 checkpoint is served)."""
+        if self.checkpoint is not None or not self.model or symbolic(self.model):
+            return None
+        return self.ctx.catalog.legacy_model(self.model)
+
     @property
     def is_v4(self) -> bool:
         return self.checkpoint is not None or bool(self.model and _V4_NAME.search(self.model))
@@ -274,7 +289,11 @@ class Facts:
 
     @property
     def ranks_per_node(self) -> int | None:
-        """GPUs this node's ranks use: TP x PP x local DP (or the world over the nodes)."""
+        """GPUs this node's ranks use: TP x PP x local DP (or the world over the nodes). Over
+        Ray, Ray places the ranks on the cluster's GPUs: this pod's share is what it requests."""
+        if self.container.ray is not None:
+            gpus = self.container.gpus
+            return gpus.count if gpus is not None and gpus.count else None
         if None in (self.tp, self.pp, self.dp, self.nnodes):
             return None
         tp, pp, dp, nnodes = self.tp or 1, self.pp or 1, self.dp or 1, self.nnodes or 1

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -29,6 +30,15 @@ _SUBST = re.compile(r"\$\((?:[^()]|\([^()]*\))*\)")
 _REDIRECT = re.compile(r"(?<![^\s;&|])\d*(?:>>?|<)&?\s*[^\s;&|]+")
 _SEPARATOR_CHARS = frozenset(";&|\n")
 _PYTHON = re.compile(r"^python(\d+(\.\d+)?)?$")
+_INTEGER = re.compile(r"^\s*-?\d+\s*$")
+# $NAME and ${NAME} (also ${NAME:-default}, whose default is not taken: the real value is
+# unknown here); inside $((...)) names may also stand bare.
+_SHELL_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+_ARITH_NAME = re.compile(
+    r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-=?+][^}]*)?\}|\$([A-Za-z_][A-Za-z0-9_]*)"
+    r"|\b([A-Za-z_][A-Za-z0-9_]*)\b"
+)
+_ARITH_TEXT = re.compile(r"^[0-9\s+\-*/%()]+$")
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,33 @@ class LwsRole:
 
 
 @dataclass(frozen=True)
+class RayRole:
+    """A Ray node the container starts: the head (where `vllm serve` forms the engine over the
+    whole Ray cluster) or a worker that only lends its GPUs."""
+
+    role: Literal["head", "worker", "both"]  # both: one template whose script picks at run time
+    how: str  # "ray start --head", "multi-node-serving.sh leader", "KubeRay headGroupSpec", ...
+    where: Where
+    cluster_size: str | None = None  # nodes the head waits for (--ray_cluster_size), as given
+
+
+@dataclass(frozen=True)
+class DeclaredLayout:
+    """Parallel sizes a controller turns into the vLLM command itself (KServe's
+    LLMInferenceService `parallelism`): GPUs per pod follow from them, not from an argv."""
+
+    tensor: int
+    data: int
+    data_local: int
+    multi_node: bool  # a worker template: data-parallel over a LeaderWorkerSet group
+    where: Where
+
+    @property
+    def gpus_per_pod(self) -> int:
+        return self.tensor * (self.data_local if self.multi_node else 1)
+
+
+@dataclass(frozen=True)
 class VllmCall:
     """One `vllm serve` (or API server module) argv with the location of every token."""
 
@@ -143,6 +180,10 @@ class Container:
     group: str = ""
     service: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    ray: RayRole | None = None
+    pods: int | None = 1  # pods this template runs in one group (None: not known here)
+    declared: DeclaredLayout | None = None
+    program_in_args: Where | None = None  # args repeat the program the image already runs
 
     def env_value(self, name: str) -> tuple[bool, str | None]:
         """(set?, literal value or None when it is a reference)."""
@@ -161,6 +202,19 @@ def is_vllm_image(image: str | None) -> bool:
     return bool(image) and VLLM_IMAGE.search(image or "") is not None
 
 
+def looks_like_program(token: str) -> bool:
+    """Whether an argument names a program (a shell, python, vllm, ray, a script) rather than
+    a model or a flag: given as args to an image whose ENTRYPOINT is `vllm serve`, it is run
+    as `vllm serve <program> ...`."""
+    base = os.path.basename(token)
+    return (
+        base in _SHELLS
+        or base in (vllm.SERVE[0], "ray")
+        or bool(_PYTHON.match(base))
+        or base.endswith(".sh")
+    )
+
+
 @dataclass(frozen=True)
 class Found:
     """What find_vllm returns: the call (if any), env assignments before it, a shell error."""
@@ -168,6 +222,7 @@ class Found:
     call: VllmCall | None
     inline_env: tuple[EnvVar, ...] = ()
     shell_error: str | None = None
+    ray: RayRole | None = None
 
 
 def find_vllm(
@@ -175,9 +230,12 @@ def find_vllm(
     wheres: Sequence[Where],
     *,
     version: str = DEFAULT_VLLM_VERSION,
+    env: Mapping[str, str] | None = None,
 ) -> Found:
     """The vLLM server invocation in a process argv: direct, after `exec`/`env`, or inside a
-    `sh -c` script (whose `"$@"` takes the arguments after $0)."""
+    `sh -c` script (whose `"$@"` takes the arguments after $0), and the Ray node the process
+    starts first, if any. In a script, `$VAR`, `${VAR}` and `$((...))` are expanded from `env`
+    (literal values the container is given) and the script's own plain assignments."""
     tokens, wheres = list(tokens), list(wheres)
     if not tokens:
         return Found(None)
@@ -186,7 +244,7 @@ def find_vllm(
         rest = len(tokens) - start
         return Found(_call(tokens[start:], wheres[start:], version, (False,) * rest), inline)
     if os.path.basename(tokens[0]) not in _SHELLS:
-        return Found(None)
+        return Found(None, ray=ray_start(tokens, wheres[0]))
     script_at = _shell_script_index(tokens)
     if script_at is None:
         return Found(None)
@@ -196,16 +254,30 @@ def find_vllm(
         commands = shell_commands(script)
     except ValueError as exc:
         return Found(None, shell_error=f"cannot split the shell command: {exc}")
-    for words in commands:
+    known = {k: v for k, v in (env or {}).items() if "$" not in v}
+    assigned: set[str] = set()
+    roles: list[RayRole] = []
+    call: VllmCall | None = None
+    call_env: tuple[EnvVar, ...] = ()
+    for raw_words in commands:
+        if _assign(raw_words, known, assigned):
+            continue
+        words = [expand_shell(w, known) for w in raw_words]
+        role = ray_start(words, where)
+        if role is not None:
+            roles.append(role)
+            continue
+        if call is not None:
+            continue
         word_wheres = [where] * len(words)
-        begin, inline = _program_start(words, word_wheres)
+        begin, call_inline = _program_start(words, word_wheres)
         if begin is None:
             continue
         argv: list[str] = []
         argv_wheres: list[Where] = []
         expanded: list[bool] = []
-        for word in words[begin:]:
-            if word in ("$@", "${@}", "$*", "${*}"):
+        for raw, word in zip(raw_words[begin:], words[begin:], strict=True):
+            if raw in ("$@", "${@}", "$*", "${*}"):
                 argv += [t for t, _ in positional]
                 argv_wheres += [w for _, w in positional]
                 expanded += [False] * len(positional)  # "$@" hands them over verbatim
@@ -213,8 +285,136 @@ def find_vllm(
                 argv.append(word)
                 argv_wheres.append(where)
                 expanded.append(True)
-        return Found(_call(argv, argv_wheres, version, tuple(expanded)), inline)
-    return Found(None)
+        call = _call(argv, argv_wheres, version, tuple(expanded))
+        call_env = call_inline
+    return Found(call, call_env, ray=_merge_roles(roles))
+
+
+# Scripts that start a Ray node for vLLM: `leader --ray_cluster_size=N` starts the head and waits
+# for N nodes, `worker --ray_address=HOST` joins it. vllm-project/vllm
+# examples/online_serving/multi-node-serving.sh; kubernetes-sigs/lws docs/examples/vllm/build/
+# ray_init.sh (its predecessor, same arguments).
+RAY_SCRIPTS = frozenset({"multi-node-serving.sh", "ray_init.sh"})
+
+
+def ray_start(words: Sequence[str], where: Where) -> RayRole | None:
+    """The Ray node a command starts: `ray start --head`, `ray start --address=...`, or vLLM's
+    multi-node-serving.sh leader/worker."""
+    i = 0
+    while i < len(words) and (words[i] in _PREFIX_WORDS or _ASSIGNMENT.match(words[i])):
+        i += 1
+    rest = list(words[i:])
+    if len(rest) >= 2 and os.path.basename(rest[0]) in _SHELLS:
+        rest = rest[1:]
+    if len(rest) < 2:
+        return None
+    program = os.path.basename(rest[0])
+    if program == "ray" and rest[1] == "start":
+        if "--head" in rest:
+            return RayRole("head", "ray start --head", where)
+        if any(w == "--address" or w.startswith("--address=") for w in rest):
+            return RayRole("worker", "ray start --address", where)
+        return None
+    if program in RAY_SCRIPTS and rest[1] in ("leader", "worker"):
+        size = next(
+            (w.split("=", 1)[1] for w in rest[2:] if w.startswith("--ray_cluster_size=")), None
+        )
+        role: Literal["head", "worker"] = "head" if rest[1] == "leader" else "worker"
+        return RayRole(role, f"{program} {rest[1]}", where, size)
+    return None
+
+
+def expand_shell(word: str, known: Mapping[str, str]) -> str:
+    """A shell word with the variables whose values are known substituted, and `$((...))`
+    evaluated when every name in it is known; unknown names stay (bare inside arithmetic, so
+    `$(( ${LWS_WORKER_INDEX:-0} * N ))` reads `$((LWS_WORKER_INDEX * 8))`)."""
+    if "$" not in word:
+        return word
+
+    def arith(match: re.Match[str]) -> str:
+        expr = match.group(0)[3:-2]
+
+        def name(m: re.Match[str]) -> str:
+            var = m.group(1) or m.group(2) or m.group(3)
+            value = known.get(var)
+            return value if value is not None and _INTEGER.match(value) else var
+
+        text = _ARITH_NAME.sub(name, expr).strip()
+        value = _arithmetic(text)
+        return str(value) if value is not None else f"$(({text}))"
+
+    def var(match: re.Match[str]) -> str:
+        value = known.get(match.group(1) or match.group(2))
+        return value if value is not None else match.group(0)
+
+    return _SHELL_VAR.sub(var, _ARITH.sub(arith, word))
+
+
+def _assign(words: Sequence[str], known: dict[str, str], assigned: set[str]) -> bool:
+    """Plain `NAME=value` (or `export NAME=value`) commands update `known`; a name assigned
+    twice with different values (branches, `ARGS="$ARGS ..."`) is forgotten: not a guess."""
+    body = [w for w in words if w not in ("export", "then", "else", "do", "{")]
+    if not body or not all(_ASSIGNMENT.match(w) for w in body):
+        return False
+    for word in body:
+        name, _, value = word.partition("=")
+        value = expand_shell(value, known)
+        if name in assigned and known.get(name) != value:
+            known.pop(name, None)
+            continue
+        assigned.add(name)
+        if "$" in value:
+            known.pop(name, None)
+        else:
+            known[name] = value
+    return True
+
+
+def _merge_roles(roles: Sequence[RayRole]) -> RayRole | None:
+    if not roles:
+        return None
+    kinds = {r.role for r in roles}
+    head = next((r for r in roles if r.role == "head"), roles[0])
+    if kinds == {"worker"}:
+        return roles[0]
+    if "worker" in kinds:
+        return RayRole("both", head.how, head.where, head.cluster_size)
+    return head
+
+
+def _arithmetic(text: str) -> int | None:
+    """Integer value of a shell arithmetic expression of numbers and + - * / % ( )."""
+    if not _ARITH_TEXT.match(text):
+        return None
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        return None
+    return _eval(tree.body)
+
+
+def _eval(node: ast.AST) -> int | None:
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        inner = _eval(node.operand)
+        return None if inner is None else (-inner if isinstance(node.op, ast.USub) else inner)
+    if isinstance(node, ast.BinOp):
+        left, right = _eval(node.left), _eval(node.right)
+        if left is None or right is None:
+            return None
+        if isinstance(node.op, ast.Add):
+            return left + right
+        if isinstance(node.op, ast.Sub):
+            return left - right
+        if isinstance(node.op, ast.Mult):
+            return left * right
+        if isinstance(node.op, ast.Div | ast.FloorDiv | ast.Mod) and right != 0:
+            # The shell's / truncates toward zero, like int() of the quotient.
+            if isinstance(node.op, ast.Mod):
+                return int(left - right * int(left / right))
+            return int(left / right)
+    return None
 
 
 def shell_commands(script: str) -> list[list[str]]:

@@ -18,6 +18,7 @@ from deploy_kit.validate.invocations import (
     Where,
     find_vllm,
     is_vllm_image,
+    looks_like_program,
 )
 from deploy_kit.validate.invocations_k8s import as_int
 from deploy_kit.vllm.argv import SERVE
@@ -102,8 +103,9 @@ def _service(doc: YamlDoc, name: str, spec: dict[str, Any], base: Path, version:
     image = spec.get("image")
     image = str(image) if image is not None else None
     env, complete = _env(doc, path, spec, base)
-    tokens, wheres = _argv(doc, path, spec, image)
-    found = find_vllm(tokens, wheres, version=version)
+    tokens, wheres, program_in_args = _argv(doc, path, spec, image)
+    known = {v.name: v.value for v in env if v.value is not None and "$" not in v.value}
+    found = find_vllm(tokens, wheres, version=version, env=known)
     project = str(doc.data.get("name") or "") if isinstance(doc.data, dict) else ""
     return Container(
         source="compose",
@@ -127,7 +129,18 @@ def _service(doc: YamlDoc, name: str, spec: dict[str, Any], base: Path, version:
         group=doc.file,
         service=name,
         extra={"project": project},
+        ray=found.ray,
+        pods=_replicas(spec),
+        program_in_args=program_in_args,
     )
+
+
+def _replicas(spec: dict[str, Any]) -> int | None:
+    """Containers compose starts for a service: deploy.replicas, else the legacy scale, else 1."""
+    deploy = spec.get("deploy")
+    raw = deploy.get("replicas") if isinstance(deploy, dict) else None
+    raw = spec.get("scale", 1) if raw is None else raw
+    return as_int(raw)
 
 
 def _tokens(doc: YamlDoc, path: tuple[str | int, ...], value: Any) -> tuple[list[str], list[Where]]:
@@ -146,13 +159,17 @@ def _tokens(doc: YamlDoc, path: tuple[str | int, ...], value: Any) -> tuple[list
 
 def _argv(
     doc: YamlDoc, path: tuple[str | int, ...], spec: dict[str, Any], image: str | None
-) -> tuple[list[str], list[Where]]:
+) -> tuple[list[str], list[Where], Where | None]:
+    """The process argv, and where `command` repeats the program the image's ENTRYPOINT
+    (`vllm serve`) already runs (then the command is read as the one meant)."""
     entry, entry_wheres = _tokens(doc, (*path, "entrypoint"), spec.get("entrypoint"))
     command, command_wheres = _tokens(doc, (*path, "command"), spec.get("command"))
     if "entrypoint" not in spec and is_vllm_image(image):
+        if command and looks_like_program(command[0]):
+            return command, command_wheres, command_wheres[0]
         entry = list(SERVE)
         entry_wheres = [_where(doc, (*path, "image"))] * len(SERVE)
-    return entry + command, entry_wheres + command_wheres
+    return entry + command, entry_wheres + command_wheres, None
 
 
 def _env(

@@ -14,6 +14,7 @@ from deploy_kit.validate.invocations import (
     Where,
     find_vllm,
     is_vllm_image,
+    looks_like_program,
 )
 from deploy_kit.validate.invocations_compose import duration_s
 from deploy_kit.validate.invocations_k8s import as_int
@@ -98,16 +99,26 @@ def dockerfile_containers(file: str, text: str, version: str) -> list[Container]
     cmd = cmd_stage.cmd if cmd_stage is not None else None
     tokens: list[str] = []
     wheres: list[Where] = []
+    program_in_args = None
     if entry is not None:
         tokens += entry[0]
         wheres += [Where(file, line=entry[1])] * len(entry[0])
     elif is_vllm_image(root.image):
-        tokens += list(SERVE)
-        wheres += [Where(file, line=root.line)] * len(SERVE)
+        if cmd is not None and cmd[0] and looks_like_program(cmd[0][0]):
+            # CMD runs as `vllm serve <program> ...`: read it as the command meant.
+            program_in_args = Where(file, line=cmd[1])
+        else:
+            tokens += list(SERVE)
+            wheres += [Where(file, line=root.line)] * len(SERVE)
     if cmd is not None:
         tokens += cmd[0]
         wheres += [Where(file, line=cmd[1])] * len(cmd[0])
-    found = find_vllm(tokens, wheres, version=version)
+    known = {
+        e.name: e.value
+        for e in env
+        if e.kind == "env" and e.value is not None and "$" not in e.value
+    }
+    found = find_vllm(tokens, wheres, version=version, env=known)
     health = next((s for s in chain if s.healthcheck is not None or s.healthcheck_none), None)
     probes = (health.healthcheck,) if health is not None and health.healthcheck else ()
     label = f"stage {final.name}" if final.name else "final stage"
@@ -128,6 +139,8 @@ def dockerfile_containers(file: str, text: str, version: str) -> list[Container]
             argv_wheres=tuple(wheres),
             shell_error=found.shell_error,
             group=file,
+            ray=found.ray,
+            program_in_args=program_in_args,
         )
     ]
 

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, TypeGuard
+from dataclasses import dataclass
+from typing import Any, Literal, TypeGuard
 
 from deploy_kit.validate.documents import YamlDoc
 from deploy_kit.validate.invocations import (
     Container,
+    DeclaredLayout,
     EnvVar,
     GpuRequest,
     LwsRole,
     Probe,
     ProbeKind,
+    RayRole,
     Shm,
     Where,
     expand_k8s,
     find_vllm,
     is_vllm_image,
+    looks_like_program,
 )
 from deploy_kit.vllm.argv import SERVE
 
@@ -46,11 +50,26 @@ def k8s_containers(docs: Sequence[YamlDoc], version: str) -> list[Container]:
     """Every container of every pod template in `docs`."""
     out: list[Container] = []
     for doc in docs:
-        for pod_path, lws in _pod_specs(doc):
+        for pod_path, place in _pod_specs(doc):
             pod = _get(doc.data, pod_path)
             if isinstance(pod, dict):
-                out.extend(_pod_containers(doc, pod_path, pod, lws, version))
+                out.extend(_pod_containers(doc, pod_path, pod, place, version))
     return out
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a pod template sits in its workload: LWS role, Ray role, pods per group, layout."""
+
+    lws: LwsRole | None = None
+    ray: Literal["head", "worker"] | None = None  # KubeRay groups: the first container
+    ray_how: str = ""
+    # KubeRay writes the Ray container's command itself (`ray start ...`, then the command
+    # given, if any): the image's ENTRYPOINT does not run there.
+    replaces_entrypoint: bool = False
+    pods: int | None = 1
+    declared: DeclaredLayout | None = None
+    env: tuple[tuple[str, str], ...] = ()  # variables the controller injects, known values
 
 
 def quantity_bytes(value: Any) -> int | None:
@@ -85,22 +104,39 @@ def as_int(value: Any) -> int | None:
 # --- walking workloads -------------------------------------------------------------------------
 
 
-def _pod_specs(doc: YamlDoc) -> Iterator[tuple[tuple[str | int, ...], LwsRole | None]]:
+def _pod_specs(doc: YamlDoc) -> Iterator[tuple[tuple[str | int, ...], Place]]:
     data = doc.data
     if not isinstance(data, dict):
         return
     kind = doc.kind
     if kind == "Pod":
-        yield ("spec",), None
+        yield ("spec",), Place()
     elif kind == "CronJob":
-        yield ("spec", "jobTemplate", "spec", "template", "spec"), None
+        yield ("spec", "jobTemplate", "spec", "template", "spec"), Place()
     elif kind == "LeaderWorkerSet":
         yield from _lws_specs(doc)
+    elif kind in _RAY_CLUSTER_AT:
+        yield from _ray_specs(doc, _RAY_CLUSTER_AT[kind])
+    elif kind == "LLMInferenceService":
+        yield from _llmisvc_specs(doc)
+    elif kind in ("ServingRuntime", "ClusterServingRuntime"):
+        # The runtime's pod fields sit inline in spec; workerSpec adds Ray worker pods
+        # (KServe multi-node serving), whose count KServe derives: not known here.
+        multi = isinstance(_get(data, ("spec", "workerSpec")), dict)
+        head = Place(ray="head", ray_how="KServe workerSpec", pods=1) if multi else Place()
+        yield ("spec",), head
+        if multi:
+            worker = Place(ray="worker", ray_how="KServe workerSpec", pods=None)
+            yield ("spec", "workerSpec"), worker
+    elif kind == "InferenceService":
+        yield ("spec", "predictor"), Place()
+        if isinstance(_get(data, ("spec", "predictor", "workerSpec")), dict):
+            yield ("spec", "predictor", "workerSpec"), Place(pods=None)
     elif kind in _TEMPLATE_KINDS or isinstance(_get(data, ("spec", "template", "spec")), dict):
-        yield ("spec", "template", "spec"), None
+        yield ("spec", "template", "spec"), Place()
 
 
-def _lws_specs(doc: YamlDoc) -> Iterator[tuple[tuple[str | int, ...], LwsRole | None]]:
+def _lws_specs(doc: YamlDoc) -> Iterator[tuple[tuple[str | int, ...], Place]]:
     base: tuple[str | int, ...] = ("spec", "leaderWorkerTemplate")
     template = _get(doc.data, base)
     if not isinstance(template, dict):
@@ -108,18 +144,109 @@ def _lws_specs(doc: YamlDoc) -> Iterator[tuple[tuple[str | int, ...], LwsRole | 
     raw_size = template.get("size", 1)
     size = as_int(raw_size)
     size_where = _where(doc, (*base, "size") if "size" in template else base)
+    # LeaderWorkerSet injects LWS_GROUP_SIZE into every pod of the group (with
+    # LWS_LEADER_ADDRESS and LWS_WORKER_INDEX, which differ per group or pod).
+    env = (("LWS_GROUP_SIZE", str(size)),) if size is not None else ()
     if isinstance(template.get("leaderTemplate"), dict):
-        yield (*base, "leaderTemplate", "spec"), LwsRole("leader", size, size_where)
-        yield (*base, "workerTemplate", "spec"), LwsRole("worker", size, size_where)
+        workers = size - 1 if size is not None else None
+        yield (*base, "leaderTemplate", "spec"), Place(LwsRole("leader", size, size_where), env=env)
+        yield (
+            (*base, "workerTemplate", "spec"),
+            Place(LwsRole("worker", size, size_where), pods=workers, env=env),
+        )
     else:
-        yield (*base, "workerTemplate", "spec"), LwsRole("both", size, size_where)
+        yield (
+            (*base, "workerTemplate", "spec"),
+            Place(LwsRole("both", size, size_where), pods=size, env=env),
+        )
+
+
+# Where the RayCluster spec sits in each kind that embeds one: KubeRay RayCluster, RayService
+# (rayClusterConfig) and RayJob (rayClusterSpec); AIBrix RayClusterFleet (template.spec).
+_RAY_CLUSTER_AT: dict[str, tuple[str, ...]] = {
+    "RayCluster": ("spec",),
+    "RayService": ("spec", "rayClusterConfig"),
+    "RayJob": ("spec", "rayClusterSpec"),
+    "RayClusterFleet": ("spec", "template", "spec"),
+}
+
+
+def _ray_specs(
+    doc: YamlDoc, base: tuple[str, ...]
+) -> Iterator[tuple[tuple[str | int, ...], Place]]:
+    cluster = _get(doc.data, base)
+    if not isinstance(cluster, dict):
+        return
+    if isinstance(_get(cluster, ("headGroupSpec", "template", "spec")), dict):
+        yield (
+            (*base, "headGroupSpec", "template", "spec"),
+            Place(ray="head", ray_how=f"{doc.kind} headGroupSpec", replaces_entrypoint=True),
+        )
+    groups = cluster.get("workerGroupSpecs")
+    for i, group in enumerate(groups if isinstance(groups, list) else []):
+        if not _is_map(group) or not isinstance(_get(group, ("template", "spec")), dict):
+            continue
+        yield (
+            (*base, "workerGroupSpecs", i, "template", "spec"),
+            Place(
+                ray="worker",
+                ray_how=f"{doc.kind} workerGroupSpecs[{i}]",
+                pods=_ray_pods(group),
+                replaces_entrypoint=True,
+            ),
+        )
+
+
+def _ray_pods(group: dict[str, Any]) -> int | None:
+    """Pods of a KubeRay worker group: replicas x numOfHosts (KubeRay's defaults: replicas
+    falls back to minReplicas, numOfHosts to 1; ray-operator/apis/ray/v1/raycluster_types.go).
+    With autoscaling between minReplicas and maxReplicas the count is not fixed: None."""
+    replicas = group.get("replicas", group.get("minReplicas", 1))
+    low, high = group.get("minReplicas"), group.get("maxReplicas")
+    autoscaled = low is not None and high is not None and as_int(low) != as_int(high)
+    if autoscaled and "replicas" not in group:
+        return None
+    count, hosts = as_int(replicas), as_int(group.get("numOfHosts", 1))
+    return None if count is None or hosts is None else count * hosts
+
+
+def _llmisvc_specs(doc: YamlDoc) -> Iterator[tuple[tuple[str | int, ...], Place]]:
+    """KServe LLMInferenceService: template (and worker, for data parallelism over a
+    LeaderWorkerSet), the same under prefill; KServe writes the vLLM command from
+    `parallelism` (config/llmisvcconfig/config-llm-template.yaml: --tensor-parallel-size only;
+    config-llm-worker-data-parallel.yaml: TP plus --data-parallel-size(-local) per pod)."""
+    for base in (("spec",), ("spec", "prefill")):
+        section = _get(doc.data, base)
+        if not _is_map(section):
+            continue
+        multi = _is_map(section.get("worker"))
+        declared = _declared(doc, base, section, multi)
+        for key in ("template", "worker"):
+            if _is_map(section.get(key)):
+                pods = 1 if key == "template" else None
+                yield (*base, key), Place(pods=pods, declared=declared)
+
+
+def _declared(
+    doc: YamlDoc, base: tuple[str, ...], section: dict[str, Any], multi: bool
+) -> DeclaredLayout | None:
+    par = section.get("parallelism")
+    if not _is_map(par):
+        return None
+    if as_int(par.get("pipeline", 1)) not in (None, 1):
+        return None  # KServe's pipeline-parallel path is Ray's: counted elsewhere, not here
+    tensor, data = as_int(par.get("tensor", 1)), as_int(par.get("data", 1))
+    local = as_int(par.get("dataLocal", 1))
+    if tensor is None or data is None or local is None or min(tensor, data, local) < 1:
+        return None
+    return DeclaredLayout(tensor, data, local, multi, _where(doc, (*base, "parallelism")))
 
 
 def _pod_containers(
     doc: YamlDoc,
     pod_path: tuple[str | int, ...],
     pod: dict[str, Any],
-    lws: LwsRole | None,
+    place: Place,
     version: str,
 ) -> Iterator[Container]:
     volumes = {
@@ -130,7 +257,9 @@ def _pod_containers(
             if not _is_map(spec):
                 continue
             path = (*pod_path, field_name, index)
-            yield _container(doc, path, pod_path, pod, spec, volumes, lws, version)
+            # KubeRay runs Ray in the pod's first container; the others are sidecars.
+            first = field_name == "containers" and index == 0
+            yield _container(doc, path, pod_path, pod, spec, volumes, place, version, first=first)
 
 
 def _container(
@@ -140,18 +269,29 @@ def _container(
     pod: dict[str, Any],
     spec: dict[str, Any],
     volumes: Mapping[str, tuple[int, dict[str, Any]]],
-    lws: LwsRole | None,
+    place: Place,
     version: str,
+    *,
+    first: bool,
 ) -> Container:
     env = _env(doc, path, spec)
+    known = dict(place.env)
+    known |= {v.name: v.value for v in env if v.value is not None and "$" not in v.value}
     image = spec.get("image")
     image = str(image) if image is not None else None
-    tokens, wheres = _argv(doc, path, spec, image, env)
-    found = find_vllm(tokens, wheres, version=version)
+    entry_image = None if (place.replaces_entrypoint and first) else image
+    tokens, wheres, program_in_args = _argv(doc, path, spec, entry_image, env, dict(place.env))
+    found = find_vllm(tokens, wheres, version=version, env=known)
     name = spec.get("name", path[-1])
     label = f"{doc.kind or 'object'}/{doc.name or '?'} container {name}"
+    lws = place.lws
     if lws is not None and lws.role != "both":
         label += f" ({lws.role})"
+    ray = found.ray
+    if ray is None and place.ray is not None and first:
+        ray = RayRole(place.ray, place.ray_how, _where(doc, pod_path))
+    elif place.ray is not None and first and ray is not None:
+        ray = RayRole(place.ray, ray.how, ray.where, ray.cluster_size)
     return Container(
         source="kubernetes",
         file=doc.file,
@@ -174,6 +314,10 @@ def _container(
         shell_error=found.shell_error,
         group=f"{doc.file}#{doc.index}",
         service=str(name),
+        ray=ray,
+        pods=place.pods,
+        declared=place.declared if first else None,
+        program_in_args=program_in_args,
     )
 
 
@@ -183,21 +327,32 @@ def _argv(
     spec: dict[str, Any],
     image: str | None,
     env: Sequence[EnvVar],
-) -> tuple[list[str], list[Where]]:
+    injected: Mapping[str, str],
+) -> tuple[list[str], list[Where], Where | None]:
+    """The process argv (image ENTRYPOINT `vllm serve` + args for vLLM images without a
+    command), and where args repeat a program that ENTRYPOINT already runs."""
     tokens: list[str] = []
     wheres: list[Where] = []
     command = _list(spec.get("command"))
+    args = _list(spec.get("args"))
+    program_in_args = None
     if not command and is_vllm_image(image):
-        # The image's ENTRYPOINT is `vllm serve`; args are the server's arguments.
-        tokens += list(SERVE)
-        wheres += [_where(doc, (*path, "image"))] * len(SERVE)
-    for key, items in (("command", command), ("args", _list(spec.get("args")))):
+        first = str(args[0]) if args and not isinstance(args[0], dict | list) else ""
+        if looks_like_program(first):
+            # `vllm serve python3 -m ...`: the image's ENTRYPOINT is already the server, so
+            # args that name a program are a mistake; read them as the command meant.
+            program_in_args = _where(doc, (*path, "args", 0))
+        else:
+            tokens += list(SERVE)
+            wheres += [_where(doc, (*path, "image"))] * len(SERVE)
+    expandable = [*env, *(EnvVar(k, v, Where(doc.file)) for k, v in injected.items())]
+    for key, items in (("command", command), ("args", args)):
         for i, item in enumerate(items):
             if isinstance(item, dict | list) or item is None:
                 continue
-            tokens.append(expand_k8s(str(item), env))
+            tokens.append(expand_k8s(str(item), expandable))
             wheres.append(_where(doc, (*path, key, i)))
-    return tokens, wheres
+    return tokens, wheres, program_in_args
 
 
 def _env(doc: YamlDoc, path: tuple[str | int, ...], spec: dict[str, Any]) -> list[EnvVar]:

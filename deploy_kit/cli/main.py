@@ -51,6 +51,11 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
         "status",
         "Pods, readiness and vLLM start-up phase of a deployment.",
     ),
+    "tools": (
+        "deploy_kit.cli.tools",
+        "tools",
+        "The validators lint runs: pins, where found; `tools install` fetches helm.",
+    ),
 }
 
 

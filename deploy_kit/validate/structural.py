@@ -24,7 +24,7 @@ from deploy_kit.validate.documents import (
     parse_yaml_docs,
 )
 from deploy_kit.validate.findings import Finding, Severity
-from deploy_kit.validate.tools import ToolResult, find_tool, run_tool
+from deploy_kit.validate.tools import ToolResult, find_tool, install_hint, run_tool
 
 __all__ = [
     "DEFAULT_K8S_VERSION",
@@ -155,7 +155,7 @@ def k8s_validate_docs(
         if "No module named" in result.stderr:
             raise ToolMissing(
                 f"{python} cannot import kubernetes-validate: {result.stderr.strip()[-200:]}",
-                hint="run `make tools` (scripts/install-tools.sh venv)",
+                hint=install_hint("kubernetes-validate"),
             ) from None
         raise DeployKitError(
             f"the kubernetes-validate runner failed (exit {result.returncode}): "

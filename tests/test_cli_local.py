@@ -247,7 +247,10 @@ def test_up_serves_and_prints_examples(
     out_dir = tmp_path / "local"
     with FakeVllm(healthy_after=0.5) as server:
         serve(monkeypatch, server)
-        code, out, err = run_cli(capsys, "up", "--detect", "--out", str(out_dir), "--timeout", "20")
+        # This fake answers /health and /v1/models only; smoke after up: tests/test_smoke_up.py
+        code, out, err = run_cli(
+            capsys, "up", "--detect", "--out", str(out_dir), "--timeout", "20", "--no-smoke"
+        )
     assert code == 0, err
     assert "ready in " in out and f"{server.url} serves deepseek-v4-flash" in out
     assert f"curl {server.url}/v1/chat/completions" in out and "OpenAI(" in out

@@ -25,6 +25,9 @@ backend_factory: Callable[[], Backend] = DockerBackend
 # Mirrors RenderContext.cache_mount, for bundles whose plan.json cannot be read back.
 CACHE_MOUNT = "/root/.cache/huggingface"
 LOG_TAIL = 50
+# Per-request bound of the smoke run after `up` (a warm server answers a short check in seconds;
+# estimate with margin for the first request, which may still compile kernels).
+SMOKE_TIMEOUT_S = 120.0
 
 
 def _err(text: str, quiet: bool = False) -> None:
@@ -188,6 +191,7 @@ class Display:
 )
 @click.option("--cache-dir", help="Host folder for the model cache (compose bind mount).")
 @click.option("--force", is_flag=True, help="Overwrite edited bundle files (keeps a .bak).")
+@click.option("--no-smoke", is_flag=True, help="Skip `deploy-kit smoke` once the server is ready.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only results and errors.")
 def up(
     detect: bool,
@@ -196,6 +200,7 @@ def up(
     timeout: float | None,
     cache_dir: str | None,
     force: bool,
+    no_smoke: bool,
     quiet: bool,
     **kw: Any,
 ) -> None:
@@ -206,7 +211,7 @@ def up(
     options = _options(cache_dir)
     out_dir = Path(out)
     if dry_run:
-        _dry_run(kw, detect, out_dir, options, timeout)
+        _dry_run(kw, detect, out_dir, options, timeout, not no_smoke)
         return
 
     backend = backend_factory()
@@ -251,6 +256,9 @@ def up(
             hint="read compose's message above; fix it and run `make up` again",
         )
     _wait_and_report(backend, plan, rctx, cmds, env_file, out_dir, timeout, quiet)
+    if not no_smoke:
+        key = local.secret_value((local.API_KEY_ENV,), _environ(), local.read_env_file(env_file))
+        run_smoke(endpoint_for(rctx), plan, key if rctx.options.api_key else None, out_dir)
 
 
 def _environ() -> dict[str, str]:
@@ -393,6 +401,26 @@ def _wait_and_report(
     click.echo("\n".join(lines))
 
 
+def run_smoke(base_url: str, plan: Plan, key: str | None, out_dir: Path) -> None:
+    """`deploy-kit smoke` against the fresh stack, checked against its plan; exit 1 on a fail."""
+    from deploy_kit.smoke import expect, runner
+    from deploy_kit.smoke import report as fmt
+
+    wanted = expect.Expectations(expect.served_name(plan), plan.max_model_len, plan, "plan")
+    result = fmt.redact(
+        runner.run(base_url, key=key, model=None, expect=wanted, timeout_s=SMOKE_TIMEOUT_S),
+        [key],
+    )
+    click.echo(fmt.table(result), nl=False)
+    if not result.ok:
+        _err(
+            f"smoke: a required check failed; the containers keep running. Rerun it with "
+            f"`deploy-kit smoke {base_url} --bundle {out_dir}`, or stop them with "
+            f"`deploy-kit down --out {out_dir}`."
+        )
+        raise click.exceptions.Exit(1)
+
+
 def endpoint_for(rctx: Any) -> str:
     """The URL the stack answers on (tests point this at their own server)."""
     return local.endpoint(rctx.options.publish_address, rctx.port)
@@ -425,7 +453,12 @@ def _show_logs(backend: Backend, cmds: local.ComposeCommands) -> None:
 
 
 def _dry_run(
-    kw: dict[str, Any], detect: bool, out_dir: Path, options: Any, timeout: float | None
+    kw: dict[str, Any],
+    detect: bool,
+    out_dir: Path,
+    options: Any,
+    timeout: float | None,
+    smoke: bool = True,
 ) -> None:
     """Plan, files and commands; contacts no engine and starts nothing."""
     from deploy_kit.cli import views
@@ -472,6 +505,11 @@ def _dry_run(
         f"  $ {local.shell(cmds.up())}",
         f"  wait for {base_url}/health, then {base_url}/v1/models "
         f"(timeout {limit:g} s, estimated load {plan.load_time_s} s)",
+        (
+            f"  smoke: $ deploy-kit smoke {base_url} --bundle {out_dir}  (skip with --no-smoke)"
+            if smoke
+            else "  smoke: skipped (--no-smoke)"
+        ),
         f"  on failure: $ {local.shell(cmds.logs(LOG_TAIL))}",
         f"  follow:     $ {local.shell(cmds.logs(LOG_TAIL, follow=True))}",
         f"  stop:       $ {local.shell(cmds.down())}",

@@ -31,6 +31,11 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
         "Validate Dockerfiles, compose files, manifests and chart values.",
     ),
     "up": ("deploy_kit.cli.local", "up", "Bring V4 up on this machine's GPUs with docker compose."),
+    "smoke": (
+        "deploy_kit.cli.smoke",
+        "smoke",
+        "Check a running endpoint serves the guide's API; measure it against the plan.",
+    ),
     "down": (
         "deploy_kit.cli.local",
         "down",

@@ -70,7 +70,29 @@ def plan_options(f: F) -> F:
             "--context", help="max_model_len: 131072, 128K, 1M (K/M binary, k/m decimal)."
         ),
         click.option("--concurrency", type=int, help="Target concurrent requests."),
-        click.option("--optimize", type=click.Choice(["capacity", "latency", "throughput"])),
+        click.option(
+            "--optimize",
+            type=click.Choice(["capacity", "latency", "throughput", "goodput", "cost"]),
+            help="Objective (default: goodput per GPU when an SLA is given, else capacity).",
+        ),
+        click.option("--isl", help="Workload: input tokens per request (4000, 4k, 8K)."),
+        click.option("--osl", help="Workload: output tokens per request."),
+        click.option(
+            "--workload",
+            "workload_file",
+            type=click.Path(dir_okay=False),
+            help="Workload mix: YAML list of {isl, osl, weight}.",
+        ),
+        click.option("--ttft", "ttft_ms", help="SLA: time to first token (2s, 500ms)."),
+        click.option("--tpot", "tpot_ms", help="SLA: time per output token (50ms)."),
+        click.option(
+            "--percentile",
+            type=click.Choice(["p50", "p90"]),
+            help="Percentile the SLA applies to (default p50).",
+        ),
+        click.option(
+            "--request-rate", type=float, help="Workload: requests per second (open loop)."
+        ),
         click.option("--strategy", type=click.Choice(["tp", "tep", "dep", "tp-pp"])),
         click.option("--tp", type=int, help="Pin tensor parallel size."),
         click.option("--pp", type=int, help="Pin pipeline parallel size."),
@@ -124,7 +146,26 @@ KNOB_KEYS = (
     "speculative",
     "vllm_version",
     "image",
+    "isl",
+    "osl",
+    "workload",
+    "ttft_ms",
+    "tpot_ms",
+    "percentile",
+    "request_rate",
 )
+
+
+def load_workload(path: str) -> list[Any]:
+    """A workload file: a YAML list of request shapes, or a mapping with a `workload` list."""
+    from deploy_kit.yamlio import load_yaml_file
+
+    data = load_yaml_file(Path(path), what="workload file")
+    if isinstance(data, dict) and "workload" in data:
+        data = data["workload"]
+    if not isinstance(data, list) or not data:
+        raise InputError(f"{path}: expected a list of request shapes, each with isl and osl")
+    return data
 
 
 def make_plan(kw: dict[str, Any]) -> Any:
@@ -143,7 +184,10 @@ def make_plan(kw: dict[str, Any]) -> Any:
             hw = catalog.hardware(hardware_)
     else:
         hw = catalog.hardware(hardware_ or inputs.DEFAULT_HARDWARE)
-    knobs = inputs.build_knobs({k: kw.get(k) for k in KNOB_KEYS}, base)
+    values = {k: kw.get(k) for k in KNOB_KEYS}
+    if kw.get("workload_file"):
+        values["workload"] = load_workload(kw["workload_file"])
+    knobs = inputs.build_knobs(values, base)
     model = model or inputs.DEFAULT_MODEL
     if kw.get("cluster") or kw.get("nodes_json"):
         return _plan_on_cluster(catalog, model, knobs, kw)

@@ -102,7 +102,12 @@ def plan_rows(p: Plan) -> list[dict[str, Any]]:
             "kv_cache_gib": mem.kv_cache_gib,
             "max_concurrency_total": p.capacity.max_concurrency_total,
             "tpot_ms": p.performance.tpot_ms,
+            "ttft_ms": p.performance.ttft_ms,
+            "concurrency": p.performance.concurrency,
             "output_tokens_per_s_total": p.performance.output_tokens_per_s_total,
+            "output_tokens_per_s_per_gpu": p.performance.output_tokens_per_s_per_gpu,
+            "sla_met": p.performance.sla_met,
+            "goodput_tokens_per_s_per_gpu": p.performance.goodput_tokens_per_s_per_gpu,
             "cost_per_1m_output_tokens": p.performance.cost_per_1m_output_tokens,
         }
     ]
@@ -143,10 +148,12 @@ def plan_text(p: Plan, *, explain: bool) -> str:
         f"  {cap.engines} engine(s): {cap.max_concurrency_total:g} concurrent requests in total; "
         f"longest context that fits: {cap.max_model_len_fit:,}",
         "",
-        f"Performance (estimates at {perf.concurrency} concurrent requests)",
+        f"Performance (estimates at {perf.concurrency} concurrent requests of "
+        f"{perf.prompt_tokens} in / {perf.output_tokens} out)",
         f"  TPOT {perf.tpot_ms:g} ms ({perf.output_tokens_per_s_per_user:g} tok/s per user); "
         f"{perf.output_tokens_per_s_total:g} tok/s total, {perf.output_tokens_per_s_per_gpu:g} "
-        f"per GPU; TTFT {perf.ttft_ms:g} ms for {perf.prompt_tokens} prompt tokens",
+        f"per GPU; TTFT {perf.ttft_ms:g} ms ({perf.percentile})",
+        *_sla_line(p),
         f"  cost ${_money(perf.cost_per_1m_output_tokens)} "
         f"per 1M output tokens at ${perf.gpu_hour_usd:g}/GPU-hour (DeepSeek API: "
         f"${perf.api_price_per_1m_output_tokens:g})",
@@ -170,6 +177,19 @@ def plan_text(p: Plan, *, explain: bool) -> str:
                 f"  {a.layout.label():<22} {a.max_concurrency_total:>8g} conc  "
                 f"TPOT {a.tpot_ms:g} ms  - {a.why_not}"
             )
+    if p.pareto:
+        lines += ["", "Pareto front (output tok/s per GPU vs per user; * = chosen)"]
+        lines.append(
+            f"  {'layout':<20} {'conc':>6} {'tok/s/GPU':>10} {'tok/s/user':>10} "
+            f"{'TTFT ms':>9} {'TPOT ms':>8}  SLA"
+        )
+        for pt in p.pareto:
+            verdict = "ok" if pt.meets_sla else "misses " + "; ".join(pt.misses)
+            lines.append(
+                f"{'*' if pt.chosen else ' '} {pt.layout:<20} {pt.concurrency:>6} "
+                f"{pt.tokens_per_s_per_gpu:>10g} {pt.tokens_per_s_per_user:>10g} "
+                f"{pt.ttft_ms:>9g} {pt.tpot_ms:>8g}  {verdict}"
+            )
     if explain:
         lines += ["", f"Rejected layouts ({len(p.rejected)})"]
         for r in p.rejected:
@@ -178,6 +198,15 @@ def plan_text(p: Plan, *, explain: bool) -> str:
         n = len(p.rejected)
         lines += ["", f"({n} layout{'' if n == 1 else 's'} rejected; --explain lists them)"]
     return "\n".join(lines) + "\n"
+
+
+def _sla_line(p: Plan) -> list[str]:
+    perf = p.performance
+    if perf.sla_met is None:
+        return []
+    if perf.sla_met:
+        return [f"  SLA met; goodput {perf.goodput_tokens_per_s_per_gpu:g} tok/s per GPU"]
+    return [f"  SLA missed: {'; '.join(perf.sla_misses)}"]
 
 
 def _money(value: float | None) -> str:

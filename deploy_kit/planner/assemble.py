@@ -81,7 +81,7 @@ def assemble(
         blocks_per_request=kv.blocks_per_request,
         bytes_per_block=kv.bytes_per_block,
     )
-    w = serving.workload_of(k)
+    w = serving.workload_of(k, context)
     met = None if not k.has_sla else not best.misses
     performance = Performance(
         concurrency=_count(est.concurrency),

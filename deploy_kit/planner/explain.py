@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from deploy_kit.planner import perf, rules
-from deploy_kit.planner.candidates import Candidate, Target, total_concurrency
+from deploy_kit.planner.candidates import Candidate, Target, objective_of, total_concurrency
 from deploy_kit.spec import Alternative, Knobs, Plan
 
 # Upstream verification is per GPU; these are served by the same kernels (SM90) but not listed.
@@ -13,10 +13,12 @@ HOPPER_UNLISTED_NOTE = "same SM90 kernels as H200; SGLang serves Flash TP8 on 8 
 def rationale(p: Plan, t: Target, best: Candidate, others: list[Candidate]) -> list[str]:
     lay = best.layout
     a = t.model.arch
+    objective = objective_of(p.knobs)
     lines = [
-        f"{lay.label()} ({p.strategy}) on {p.hardware.name}, optimising {p.knobs.optimize}: "
+        f"{lay.label()} ({p.strategy}) on {p.hardware.name}, optimising {objective}: "
         f"{p.capacity.max_concurrency_total:g} concurrent requests of {p.max_model_len} tokens "
         f"({p.capacity.engines} KV pool(s) x {p.capacity.max_concurrency_per_engine:g})",
+        *_serving_lines(p, best, others),
         f"weights per GPU {p.memory['per_gpu'].weights_gib:g} GiB: non-expert weights split by "
         f"TP {lay.tensor_parallel}, routed experts over TP x DP = "
         f"{lay.tensor_parallel * lay.data_parallel} ranks"
@@ -71,6 +73,62 @@ def rationale(p: Plan, t: Target, best: Candidate, others: list[Candidate]) -> l
     return lines
 
 
+# What the vLLM recipes run for throughput on one 8-GPU Hopper or Blackwell node (facts section 5:
+# single_node_dep, "DP=gpus + EP"; the blog's DP8 + EP for Pro on 8 x B200/B300).
+RECIPE_THROUGHPUT = "DP + EP (single_node_dep)"
+
+
+def _serving_lines(p: Plan, best: Candidate, others: list[Candidate]) -> list[str]:
+    """The operating point, the SLA verdict and how the choice compares with the recipes."""
+    perf_ = p.performance
+    k = p.knobs
+    lines = [
+        f"operating point: {perf_.concurrency} concurrent requests of {perf_.prompt_tokens} in / "
+        f"{perf_.output_tokens} out: {perf_.output_tokens_per_s_per_gpu:g} output tok/s per GPU, "
+        f"{perf_.output_tokens_per_s_per_user:g} per user, TTFT {perf_.ttft_ms:g} ms, TPOT "
+        f"{perf_.tpot_ms:g} ms ({perf_.percentile}); batch {perf_.batch_per_rank:g} of "
+        f"{perf_.max_batch_per_rank:g} per DP rank"
+    ]
+    if k.has_sla:
+        sla = []
+        if k.ttft_ms is not None:
+            sla.append(f"TTFT <= {k.ttft_ms:g} ms")
+        if k.tpot_ms is not None:
+            sla.append(f"TPOT <= {k.tpot_ms:g} ms")
+        lines.append(
+            f"SLA {', '.join(sla)} at {k.percentile}: met; goodput "
+            f"{perf_.goodput_tokens_per_s_per_gpu:g} tok/s per GPU, the most of "
+            f"{len({id(c) for c in [best, *others]})} layouts, each at the highest load that still "
+            "meets the SLA"
+        )
+    gpu = p.hardware.gpu
+    objective = objective_of(k)
+    eight = p.hardware.gpus_per_node == 8 and p.hardware.nodes == 1
+    if (
+        objective in ("throughput", "goodput", "cost")
+        and eight
+        and gpu.arch
+        in (
+            "hopper",
+            "blackwell",
+            "blackwell-ultra",
+        )
+    ):
+        if p.strategy == "dep" and p.expert_parallel:
+            lines.append(f"agrees with the vLLM recipes' throughput layout, {RECIPE_THROUGHPUT}")
+        else:
+            dep = [c for c in others if c.layout.strategy == "dep" and c.layout.expert_parallel]
+            if dep:
+                ref = max(dep, key=lambda c: c.est.tokens_per_s_per_gpu)
+                lines.append(
+                    f"differs from the vLLM recipes' throughput layout {RECIPE_THROUGHPUT}: "
+                    f"{ref.layout.label()} is estimated at {ref.est.tokens_per_s_per_gpu:.0f} "
+                    f"tok/s per GPU here against {perf_.output_tokens_per_s_per_gpu:g}"
+                    + (f" and misses {'; '.join(ref.misses)}" if ref.misses else "")
+                )
+    return lines
+
+
 def warnings(p: Plan, t: Target) -> list[str]:
     gpu = p.hardware.gpu
     out: list[str] = []
@@ -119,13 +177,17 @@ def alternatives(
             picked.append(c)
             shown.add(c.layout.strategy)
     out = []
+    objective = objective_of(k)
     for c in picked:
-        if k.optimize == "latency":
+        if c.misses and k.has_sla:
+            why = f"misses the SLA at its best load: {'; '.join(c.misses)}"
+        elif objective == "latency":
             why = f"slower: TPOT {c.est.tpot_ms:.1f} ms vs {best.est.tpot_ms:.1f} ms"
-        elif k.optimize == "throughput":
+        elif objective in ("throughput", "goodput", "cost"):
+            what = "goodput within the SLA" if k.has_sla else "throughput"
             why = (
-                f"less throughput: {c.est.tokens_per_s_total:.0f} vs "
-                f"{best.est.tokens_per_s_total:.0f} tokens/s"
+                f"less {what}: {c.est.tokens_per_s_per_gpu:.0f} vs "
+                f"{best.est.tokens_per_s_per_gpu:.0f} output tokens/s per GPU"
             )
         else:
             why = (

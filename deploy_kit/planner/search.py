@@ -167,7 +167,7 @@ def _evaluate(
     )
     engines = layout.replicas * layout.data_parallel
     total_conc = kv.max_concurrency * engines
-    w = serving.workload_of(k)
+    w = serving.workload_of(k, context)
     limit = serving.decode_batch_limit(
         catalog.layout_of(t.model),
         b.kv,
@@ -277,6 +277,18 @@ def _check_pins(t: Target, hw: HardwareProfile, k: Knobs) -> None:
             f"{a.max_position_embeddings}",
             rule="model-max-len",
         )
+    longest = serving.workload_of(k).longest if serving.has_workload(k) else 0
+    if longest > a.max_position_embeddings:
+        raise InputError(
+            f"the workload's longest request (input + output = {longest} tokens) exceeds "
+            f"{t.model.name}'s maximum context of {a.max_position_embeddings}"
+        )
+    if k.context is not None and longest > k.context:
+        raise PinnedKnobError(
+            f"the workload's longest request (input + output = {longest} tokens) does not fit "
+            f"--context {k.context}",
+            rule="workload-fits-context",
+        )
     if k.context is not None and k.context < rules.MIN_CONTEXT:
         raise PinnedKnobError(
             f"--context {k.context} is below deploy-kit's minimum of {rules.MIN_CONTEXT}",
@@ -318,7 +330,7 @@ def _choose_context(
         return k.context, _search(t, hw, k, catalog, k.context), notes
     target = k.concurrency or DEFAULT_MIN_CONCURRENCY
     model_max = t.model.arch.max_position_embeddings
-    longest = serving.workload_of(k).longest
+    longest = serving.workload_of(k).longest if serving.has_workload(k) else 0
     ladder = [c for c in CONTEXT_LADDER if longest <= c <= model_max] or [
         c for c in CONTEXT_LADDER if c <= model_max
     ][-1:]
@@ -393,7 +405,7 @@ def _plan(
             f"{t.model.name} ({t.weights_label}) does not fit on {hw.name} {at}: {worst}",
             hint=hint,
         )
-    operate(found, knobs)
+    operate(found, knobs, context)
     _check_sla(found, knobs, hw, t)
     best = found.candidates[0]
     return assemble.assemble(
@@ -406,10 +418,10 @@ def _plan(
 _MISS_SCORE = -1e12
 
 
-def operate(found: Search, k: Knobs) -> None:
+def operate(found: Search, k: Knobs, context: int) -> None:
     """Sweep every candidate's load, pick its operating point for the objective, and rank."""
     objective = objective_of(k)
-    w = serving.workload_of(k)
+    w = serving.workload_of(k, context)
     for c in found.candidates:
         assert c.deployment is not None
         pts = serving.sweep(c.deployment, w)

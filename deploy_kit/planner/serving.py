@@ -17,8 +17,16 @@ BEYOND_LIMIT = 2
 REFINE_STEPS = 8
 
 
-def workload_of(k: Knobs) -> perf.Workload:
-    """The workload the knobs describe (the reference benchmark's 8192/1024 when none)."""
+def has_workload(k: Knobs) -> bool:
+    return bool(k.workload) or k.isl is not None or k.osl is not None
+
+
+def workload_of(k: Knobs, context: int | None = None) -> perf.Workload:
+    """The workload the knobs describe; without one the reference benchmark's 8192 in / 1024
+    out, scaled down in the same 8:1 ratio when `context` is shorter."""
+    if not has_workload(k) and context is not None and context < perf.DEFAULT_WORKLOAD.longest:
+        out = max(1, context // 9)
+        return perf.Workload((perf.Shape(context - out, out),))
     if k.workload:
         return perf.Workload(tuple(perf.Shape(s.isl, s.osl, s.weight) for s in k.workload))
     if k.isl is None and k.osl is None:

@@ -19,6 +19,8 @@ from deploy_kit.errors import InputError
 MAX_FILE_BYTES = 4 * 1024 * 1024
 # YAML aliases can expand a small file exponentially ("billion laughs"); real files use few.
 MAX_ALIASES = 100
+# The deepest file deploy-kit reads is a CRD schema: 37 levels in ray.io_rayservices.yaml, the
+# deepest of the CRDs bundled in validate/crds (measured); 64 leaves room.
 MAX_DEPTH = 64
 # Shared aliases build a DAG that expands exponentially when walked; a real input file has at
 # most tens of thousands of values (a large `kubectl get nodes -o json`).
@@ -95,9 +97,10 @@ def _line(event_or_mark: Any) -> str:
 def scan_yaml(text: str, *, origin: str, limits: ParseLimits = LIMITS) -> ScanStats:
     """Walk the parser's events (no objects are built) and refuse a text over `limits`.
 
-    Building nodes costs ~20x more than reading events, so every YAML reader calls this first:
-    a file over a limit is refused after at most `limits.values` events, and the message names
-    the limit that was actually crossed. Syntax errors propagate as yaml.YAMLError."""
+    Building nodes costs ~10x more than reading events (measured on the issue's file, small flow
+    mappings: ~1 us an event to scan, ~8 us a node to compose), so every YAML reader calls this
+    first: a file over a limit is refused after at most `limits.values` events, and the message
+    names the limit actually crossed. Syntax errors propagate as yaml.YAMLError."""
     loader = _TRUSTED_BASE(text)
     nodes = aliases = depth = 0
     try:

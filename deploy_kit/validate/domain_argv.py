@@ -10,6 +10,8 @@ from deploy_kit.validate.findings import Finding
 from deploy_kit.validate.invocations import Container, symbolic
 from deploy_kit.vllm import argv as vllm
 
+# Compose interpolation with a default: ${VAR:-default} or ${VAR-default}.
+_COMPOSE_DEFAULT = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}$]*)\}")
 _K8S_UNEXPANDED = re.compile(r"\$(?:\(\(|\{|[A-Za-z_])")
 _ANY_DOLLAR = re.compile(r"\$")
 
@@ -67,6 +69,9 @@ def _symbolic_at(argv: Sequence[str], index: int | None, *, same_only: bool = Fa
 def image_rule(c: Container) -> list[Finding]:
     """DK111: the image names a release (tag other than latest) or a digest."""
     image = c.image
+    if image and c.source == "compose" and symbolic(image):
+        # ${TAG:-latest}: what compose pulls when the variable is unset.
+        image = _COMPOSE_DEFAULT.sub(lambda m: m.group(1), image)
     if not image or symbolic(image) or "@" in image or image == "scratch":
         return []
     last = image.rsplit("/", 1)[-1]

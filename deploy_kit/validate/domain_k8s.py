@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from deploy_kit.validate.facts import MIN_SHM_BYTES, Facts, finding
 from deploy_kit.validate.findings import Finding
-from deploy_kit.validate.invocations import Container, symbolic
+from deploy_kit.validate.invocations import Container, is_vllm_image, symbolic
 from deploy_kit.vllm import argv as vllm
 
 WORKER_INDEX = "LWS_WORKER_INDEX"
@@ -47,6 +47,8 @@ def gpu_rule(f: Facts) -> list[Finding]:
     if c.source == "dockerfile" or need is None or c.ray is not None:
         return []  # over Ray the ranks spread over the cluster: domain_launch counts them
     if c.gpus is None:
+        if need == 1 and not is_vllm_image(c.image):
+            return []  # one rank, no GPU, an image that may be a CPU build (OpenVINO, vllm-cpu)
         return [
             finding(
                 "DK101",

@@ -72,7 +72,7 @@ def _weight_bytes(f: Facts) -> tuple[memory.WeightBytes, int] | None:
 def legacy_rules(f: Facts) -> list[Finding]:
     """What the catalog knows of an earlier DeepSeek (V3, R1, V3.1, V3.2): TP vs the attention
     heads and PP vs the layers (vLLM's ModelConfig.verify_with_parallel_config refuses both),
-    weights vs GPU memory (with --hardware), load time vs probes, the context limit."""
+    weights vs GPU memory (with --hardware), estimated load time vs the probe, context limit."""
     legacy = f.legacy
     if legacy is None:
         return []
@@ -96,8 +96,9 @@ def legacy_rules(f: Facts) -> list[Finding]:
         )
     load = load_time_s(f)
     if load is not None:
+        # Only the probe that kills the container; VLLM_ENGINE_READY_TIMEOUT_S is judged for V4
+        # alone, where load times were reported (facts section 6).
         out += probe_rule(f, load)
-        out += ready_timeout_rule(f, load)
     out += max_len_rule(f)
     if f.ctx.hardware is not None:
         out += _legacy_weights_rule(f, f.ctx.hardware)

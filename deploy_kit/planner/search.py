@@ -9,12 +9,13 @@ from deploy_kit.errors import InputError, PinnedKnobError, PlanError
 from deploy_kit.planner import assemble, memory, perf, rules, serving
 from deploy_kit.planner.candidates import (
     GIB,
+    KV_ASYNC_DOUBLING_SINCE,
     Candidate,
     Search,
     Settings,
     Target,
-    async_for,
     draft_of,
+    kv_async,
     objective_of,
     resolve_target,
     settings,
@@ -142,7 +143,7 @@ def _evaluate(
         b.kv,
         context,
         s.mnbt,
-        async_for(layout, k),
+        kv_async(layout, k, k.vllm_version or vllm.PINNED_VLLM),
         a.max_position_embeddings,
         stage_fraction=stage / a.num_hidden_layers,
     )
@@ -172,7 +173,7 @@ def _evaluate(
         catalog.layout_of(t.model),
         b.kv,
         min(w.longest, context),
-        async_for(layout, k),
+        kv_async(layout, k, k.vllm_version or vllm.PINNED_VLLM),
         a.max_position_embeddings,
         stage / a.num_hidden_layers,
         s.max_num_seqs,
@@ -316,8 +317,13 @@ def _check_version(t: Target, hw: HardwareProfile, k: Knobs) -> tuple[str, list[
         )
     warns = []
     if wanted[:2] != rules.version_tuple(vllm.PINNED_VLLM)[:2]:
+        doubling = wanted >= KV_ASYNC_DOUBLING_SINCE
         warns.append(
-            f"flags and KV layout are checked against vLLM {vllm.PINNED_VLLM}; {version} may differ"
+            f"vLLM {version}: exact for this version: the KV groups and pages (unchanged since "
+            "0.20) and the sliding-window reservation of max-num-batched-tokens "
+            + ("x 2 with async scheduling" if doubling else "once, async or not (before 0.26)")
+            + f" (catalog/startup_logs.yaml); checked only against {vllm.PINNED_VLLM}: the flag "
+            "table, the batch defaults and the memory budget estimates"
         )
     return version.lstrip("v"), warns
 

@@ -266,3 +266,12 @@ def test_a_binary_for_another_platform_is_a_missing_tool(tmp_path: Path) -> None
     with pytest.raises(ToolMissing, match="cannot execute"):
         tools.run_tool([alien, "version"])
     assert tools.tool_version("docker-compose", alien) is None  # `tools` shows it, no crash
+
+
+def test_docker_compose_plugin_is_found_and_labelled(
+    world: dict[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    plugins = tmp_path / "cli-plugins"
+    plugin = fake_tool(plugins / "docker-compose", "docker-compose", "2.40.3")
+    monkeypatch.setattr(tools, "_COMPOSE_PLUGIN_DIRS", (plugins,))
+    assert locate("docker-compose")[0] == tools.Located(plugin, "docker plugin")

@@ -130,7 +130,7 @@ class Located:
     """Where a tool was found, and which rule of the search found it."""
 
     path: Path
-    origin: Literal["env", "checkout", "cache", "venv", "PATH"]
+    origin: Literal["env", "checkout", "cache", "venv", "PATH", "docker plugin"]
 
 
 @functools.cache
@@ -206,10 +206,11 @@ def locate(name: str) -> tuple[Located | None, list[str]]:
     venv = _from_venv(spec)
     if venv is not None:
         return Located(venv, "venv"), looked
-    looked.append("PATH")
+    looked.append("PATH" if name != "docker-compose" else "PATH, Docker's plugin folders")
     found = _from_path(spec)
     if found is not None:
-        return Located(found, "PATH"), looked
+        plugin = found.parent in _COMPOSE_PLUGIN_DIRS
+        return Located(found, "docker plugin" if plugin else "PATH"), looked
     return None, looked
 
 

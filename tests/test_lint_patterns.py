@@ -618,3 +618,12 @@ def test_kuberay_mounts_dev_shm_and_crd_defaults_fill_required_fields(tmp_path: 
     )
     assert plasma != body
     assert "DK106" in rules(lint_text(tmp_path, "plasma.yaml", header + plasma))
+
+
+def test_a_key_given_to_api_key_is_one_finding(tmp_path: Path) -> None:
+    pod = _SECRET_POD.format(env="{name: X, value: y}").replace(
+        "args: [Qwen/Qwen3-0.6B]", "args: [Qwen/Qwen3-0.6B, --api-key, sk-abcdefghijklmnopqrstu]"
+    )
+    [found] = [f for f in lint_text(tmp_path, "p.yaml", pod) if f.rule == "DK112"]
+    assert "--api-key is given a literal value" in found.message
+    assert "abcdefgh" not in found.message

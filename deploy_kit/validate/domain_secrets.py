@@ -33,18 +33,19 @@ def secret_rule(c: Container) -> list[Finding]:
         found = _env_finding(c, var)
         if found is not None:
             out.append(found)
+    flagged = _flag_values(c, c.vllm) if c.vllm is not None else []
+    said = {(f.line, f.path) for f in flagged}
     for i, token in enumerate(c.argv):
-        if SECRET_VALUE.search(token):
+        where = c.argv_wheres[i]
+        if SECRET_VALUE.search(token) and (where.line, where.json_path) not in said:
             out.append(
                 finding(
                     "DK112",
-                    c.argv_wheres[i],
+                    where,
                     f"{c.label}: an argument contains what looks like an access token",
                 )
             )
-    if c.vllm is not None:
-        out += _flag_values(c, c.vllm)
-    return _unique(out)
+    return _unique(out + flagged)
 
 
 def _env_finding(c: Container, var: EnvVar) -> Finding | None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from deploy_kit.errors import InputError
+from deploy_kit.vllm.flag_table import load_removed, version_from_image, version_key
 from deploy_kit.vllm.flags import (
     ArgProblem,
     FlagSpec,
@@ -19,6 +20,7 @@ from deploy_kit.vllm.flags import (
     load_flags,
     parse_argv,
 )
+from tests.helpers import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 HELP_FILE = REPO / "tests" / "fixtures" / "vllm-0.33.0-serve-help.txt"
@@ -456,3 +458,101 @@ def test_every_flag_accepts_a_well_typed_value() -> None:
         for alias in spec.aliases:
             argv[1] = alias
             assert errors(argv) == [], (alias, argv)
+
+
+# --- version-aware rules ------------------------------------------------------------------
+
+PINNED = REPO / "tests" / "fixtures" / "lint" / "pinned" / "vllm-0.8.5-swap-space.yaml"
+
+
+@pytest.mark.parametrize(
+    ("image", "version"),
+    [
+        ("vllm/vllm-openai:v0.8.5", "0.8.5"),
+        ("docker.io/vllm/vllm-openai:v0.10.1.1", "0.10.1.1"),
+        ("vllm/vllm-openai:0.33.0", "0.33.0"),
+        ("vllm/vllm-openai-rocm:v0.14.1", "0.14.1"),
+        ("vllm/vllm-openai:v0.9.0-cu128", "0.9.0"),
+        ("vllm/vllm-openai:latest", None),
+        ("vllm/vllm-openai@sha256:" + "a" * 64, None),
+        ("vllm/vllm-openai:${TAG}", None),
+        ("rocm/vllm:rocm6.3.1_vllm_0.8.5_20250521", None),
+        ("myorg/server:1.2.3", None),
+        (None, None),
+    ],
+)
+def test_version_from_image(image: str | None, version: str | None) -> None:
+    assert version_from_image(image) == version
+
+
+def test_removed_table_is_consistent_with_the_pinned_table() -> None:
+    table = load_flags()
+    index = table.option_strings()
+    removed = load_removed()
+    for name in ("--swap-space", "--num-scheduler-steps", "--use-v2-block-manager"):
+        assert removed[name].kind == "flag" and name not in index
+    for name in ("VLLM_USE_V1", "VLLM_ATTENTION_BACKEND"):
+        assert removed[name].kind == "env"
+    for item in removed.values():
+        assert item.source and item.removed_by
+        assert version_key(item.last_seen_in) < version_key(item.removed_in)
+        assert version_key(item.removed_in) <= version_key(table.vllm_version)
+
+
+def test_a_removed_flag_is_an_error_for_the_pinned_table() -> None:
+    [problem] = check_argv(["vllm", "serve", "m", "--swap-space", "16"], "0.8.5")
+    assert (problem.code, problem.severity, problem.flag) == (
+        "removed-flag",
+        "error",
+        "--swap-space",
+    )
+    assert "0.18.0" in problem.message
+    [problem] = check_argv(["vllm", "serve", "m", "--use-v2-block-manager"])
+    assert problem.code == "removed-flag"
+
+
+def _lint_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[dict[str, Any]]]:
+    code, out, _ = run_cli(capsys, "lint", "--no-tools", "-o", "json", *args)
+    findings: list[dict[str, Any]] = json.loads(out)["findings"]
+    return code, findings
+
+
+def test_a_file_pinned_to_0_8_5_with_swap_space_lints_with_a_warning(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, findings = _lint_json(capsys, str(PINNED))
+    assert code == 0
+    assert [(f["rule"], f["severity"]) for f in findings] == [
+        ("DK100", "warning"),
+        ("DK114", "warning"),
+    ]
+    assert "--swap-space was removed in vLLM 0.18.0" in findings[0]["message"]
+    assert "blocks upgrading" in findings[0]["message"]
+    assert "VLLM_USE_V1 was removed in vLLM 0.11.1" in findings[1]["message"]
+
+
+def test_the_same_file_on_the_pinned_release_is_an_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    current = tmp_path / "current.yaml"
+    text = PINNED.read_text(encoding="utf-8")
+    current.write_text(text.replace("v0.8.5", "v0.33.0"), encoding="utf-8")
+    code, findings = _lint_json(capsys, str(current))
+    assert code == 1
+    assert [(f["rule"], f["severity"]) for f in findings] == [
+        ("DK100", "error"),
+        ("DK114", "error"),
+    ]
+    # An image whose tag names no vLLM release is judged by --vllm-version (0.33.0 unless set).
+    custom = tmp_path / "custom.yaml"
+    custom.write_text(text.replace("vllm/vllm-openai:v0.8.5", "myorg/server:2.0"), encoding="utf-8")
+    code, findings = _lint_json(capsys, str(custom))
+    assert code == 1
+    code, findings = _lint_json(capsys, "--vllm-version", "0.8.5", str(custom))
+    assert code == 0 and {f["severity"] for f in findings} == {"warning"}
+
+
+def test_a_malformed_vllm_version_is_bad_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "lint", "--no-tools", "--vllm-version", "latest", str(PINNED))
+    assert code == 2
+    assert "not a vLLM release number" in err

@@ -24,7 +24,7 @@ def check(containers: Sequence[Container], ctx: LintContext) -> list[Finding]:
     for c in containers:
         out += domain_argv.image_rule(c)
         out += domain_secrets.secret_rule(c)
-        out += domain_argv.removed_env_rule(c)
+        out += domain_argv.removed_env_rule(c, ctx.version)
         out += domain_launch.check(c)
         if c.shell_error:
             out.append(

@@ -7,8 +7,15 @@ from collections.abc import Sequence
 
 from deploy_kit.validate.facts import Facts, finding
 from deploy_kit.validate.findings import Finding
-from deploy_kit.validate.invocations import Container, symbolic
+from deploy_kit.validate.invocations import Container, Where, symbolic
 from deploy_kit.vllm import argv as vllm
+from deploy_kit.vllm.flag_table import (
+    RemovedItem,
+    load_removed,
+    removed_after,
+    removed_item,
+    version_from_image,
+)
 
 # Compose interpolation with a default: ${VAR:-default} or ${VAR-default}.
 _COMPOSE_DEFAULT = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}$]*)\}")
@@ -27,10 +34,34 @@ def argv_rule(f: Facts) -> list[Finding]:
             continue  # the value is expanded at run time; nothing to check here
         if p.code == "unexpected-positional" and _symbolic_at(argv, p.index, same_only=True):
             continue
+        removed = removed_item(p.flag) if p.code == "removed-flag" and p.flag else None
+        pinned = pinned_version(f.container, f.ctx.version)
+        if removed is not None and removed_after(removed, pinned):
+            out.append(_blocks_upgrade(f.call.at(p.index), "DK100", removed, pinned))
+            continue
         out.append(
             finding("DK100", f.call.at(p.index), p.message, severity=p.severity, hint=p.hint)
         )
     return out + _unexpanded(f)
+
+
+def pinned_version(c: Container, lint_version: str) -> str:
+    """The vLLM release a container runs: its image tag (vllm/vllm-openai:v0.8.5) when it
+    names one, else the lint's --vllm-version (the pinned default unless given)."""
+    return version_from_image(c.image) or lint_version
+
+
+def _blocks_upgrade(where: Where, rule: str, item: RemovedItem, pinned: str) -> Finding:
+    # What the pinned release accepts is not an error today; it is what stops an upgrade.
+    return finding(
+        rule,
+        where,
+        f"{item.name} was removed in vLLM {item.removed_in}; vLLM {pinned} still "
+        f"{'accepts' if item.kind == 'flag' else 'reads'} it, but it blocks upgrading",
+        severity="warning",
+        hint=f"{item.hint} before upgrading past vLLM {item.last_seen_in} "
+        f"(removed by {item.removed_by})",
+    )
 
 
 def _unexpanded(f: Facts) -> list[Finding]:
@@ -97,18 +128,29 @@ def image_rule(c: Container) -> list[Finding]:
     return []
 
 
-def removed_env_rule(c: Container) -> list[Finding]:
-    """DK114: variables vLLM removed (the V0 engine switch, the attention backend override)."""
-    return [
-        finding(
-            "DK114",
-            var.where,
-            f"{c.label}: {var.name} was removed from vLLM and is "
-            "ignored (V1 is the only engine; backends are chosen per model)",
+def removed_env_rule(c: Container, lint_version: str = vllm.PINNED_VLLM) -> list[Finding]:
+    """DK114: variables vLLM removed (the V0 engine switch, the attention backend override),
+    judged by the release the container runs (catalog/vllm_removed.json)."""
+    removed = {name: item for name, item in load_removed().items() if item.kind == "env"}
+    pinned = pinned_version(c, lint_version)
+    out: list[Finding] = []
+    for var in c.env:
+        item = removed.get(var.name)
+        if item is None or var.kind != "env":
+            continue
+        if removed_after(item, pinned):
+            out.append(_blocks_upgrade(var.where, "DK114", item, pinned))
+            continue
+        out.append(
+            finding(
+                "DK114",
+                var.where,
+                f"{c.label}: {var.name} was removed in vLLM {item.removed_in} and is ignored"
+                + (f"; use {item.replacement}" if item.replacement else ""),
+                hint=item.hint,
+            )
         )
-        for var in c.env
-        if var.name in vllm.REMOVED_ENV and var.kind == "env"
-    ]
+    return out
 
 
 def v4_flags_rule(f: Facts) -> list[Finding]:

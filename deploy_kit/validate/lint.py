@@ -36,7 +36,7 @@ from deploy_kit.validate.report import (
     make_report,
     sort_key,
 )
-from deploy_kit.vllm.flags import DEFAULT_VLLM_VERSION, load_flags
+from deploy_kit.vllm.flags import DEFAULT_VLLM_VERSION, load_flags, table_version
 from deploy_kit.yamlio import OpenFailed, read_bounded
 
 DEFAULT_K8S_VERSION = structural.DEFAULT_K8S_VERSION
@@ -59,7 +59,10 @@ def lint_paths(
     allows it) and the DK domain rules. Raises InputError (exit 2) on bad usage and ToolMissing
     (exit 4) when a needed tool is not installed."""
     catalog = load_catalog()
-    load_flags(vllm_version)  # an unknown version is bad usage, before any work
+    # Bad usage before any work: a malformed version. A release without its own table is
+    # read with the pinned table; what it still accepts that the table's release removed
+    # becomes a warning (domain_argv).
+    load_flags(table_version(vllm_version))
     hw = catalog.hardware(hardware) if isinstance(hardware, str) else hardware
     crd_paths = [Path(p) for p in crds]
     try:

@@ -272,6 +272,7 @@ class RemovedItem(BaseModel):
     removed_in: str = Field(description="first vLLM release without it")
     last_seen_in: str = Field(description="a release known to still have it")
     replacement: str | None = Field(description="what to use instead, if anything")
+    removed_by: str = Field(description="the PR (or release) that removed it, in short")
     source: str = Field(description="the PR or release notes that removed it, and the check")
 
     @property

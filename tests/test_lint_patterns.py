@@ -627,3 +627,39 @@ def test_a_key_given_to_api_key_is_one_finding(tmp_path: Path) -> None:
     [found] = [f for f in lint_text(tmp_path, "p.yaml", pod) if f.rule == "DK112"]
     assert "--api-key is given a literal value" in found.message
     assert "abcdefgh" not in found.message
+
+
+def test_ray_over_compose_files_counts_and_needs_the_host_network(tmp_path: Path) -> None:
+    head = """\
+        services:
+          head:
+            image: vllm/vllm-openai:v0.33.0
+            entrypoint: [/bin/bash, -c]
+            command:
+              - ray start --head --port=6379 && exec vllm serve Qwen/Qwen3-32B
+                --tensor-parallel-size 8 --pipeline-parallel-size 2
+            NETWORK
+            ipc: host
+            gpus: [{driver: nvidia, count: 8, capabilities: [gpu]}]
+    """
+    worker = """\
+        services:
+          worker:
+            image: vllm/vllm-openai:v0.33.0
+            entrypoint: [/bin/bash, -c]
+            command: ["ray start --address=10.0.0.1:6379 --block"]
+            NETWORK
+            ipc: host
+            gpus: [{driver: nvidia, count: 8, capabilities: [gpu]}]
+    """
+    for name, text in (("node-0.compose.yaml", head), ("node-1.compose.yaml", worker)):
+        (tmp_path / name).write_text(
+            textwrap.dedent(text).replace("NETWORK", "network_mode: host"), encoding="utf-8"
+        )
+    assert lint_paths([tmp_path], tools=False).findings == []
+    (tmp_path / "node-1.compose.yaml").write_text(
+        textwrap.dedent(worker).replace("    NETWORK\n", "").replace("count: 8", "count: 4"),
+        encoding="utf-8",
+    )
+    got = [(Path(f.file).name, f.rule) for f in lint_paths([tmp_path], tools=False).findings]
+    assert sorted(got) == [("node-0.compose.yaml", "DK101"), ("node-1.compose.yaml", "DK115")]

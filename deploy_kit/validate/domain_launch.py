@@ -98,7 +98,25 @@ def check_groups(containers: Sequence[Container], facts: Sequence[Facts]) -> lis
         nodes = [c for c in members if c.ray is not None]
         out += _cluster_size(head, nodes)
         out += _gpus(head, nodes)
+        out += _compose_network(nodes)
     return out
+
+
+def _compose_network(nodes: Sequence[Container]) -> list[Finding]:
+    """DK115: Ray nodes written as one compose file per machine reach each other (Ray's GCS and
+    object store, NCCL, Gloo) only on the host network."""
+    if len({c.file for c in nodes if c.source == "compose"}) < 2:
+        return []
+    return [
+        finding(
+            "DK115",
+            c.where,
+            f"{c.label}: a Ray node of a cluster spread over several compose files (machines) "
+            "on a bridge network; Ray, NCCL and Gloo must reach the other machines",
+        )
+        for c in nodes
+        if c.source == "compose" and not c.host_network
+    ]
 
 
 def _group_key(c: Container) -> str:

@@ -150,7 +150,7 @@ def test_plan_html_structure(flash_plan: Plan) -> None:
     assert len(dom.root.find_all("meta", charset="utf-8")) == 1
     assert len(dom.root.find_all("h1")) == 1
     figures = dom.root.find_all("figure")
-    assert [f.attrs["id"] for f in figures] == ["fig-memory", "fig-concurrency"]
+    assert [f.attrs["id"] for f in figures] == ["fig-memory", "fig-concurrency", "fig-pareto"]
     for fig in figures:
         svg = fig.find_all("svg", role="img")
         assert len(svg) == 1 and svg[0].attrs["aria-label"], "chart without a text alternative"
@@ -268,12 +268,18 @@ def test_capacity_html_values_equal_json(subset_rows: list[CapacityRow]) -> None
         if not row["fits"]:
             assert not spans
             continue
+        sla_fields = (
+            {"sla_met", "goodput_tokens_per_s_per_gpu", "cost_per_1m_at_goodput"}
+            if row["sla_met"]
+            else {"sla_met"}
+        )
         assert set(spans) == {
             "strategy",
             "max_context",
             "max_concurrency",
             "tokens_per_s",
             "cost_per_1m_output_tokens",
+            *sla_fields,
         }
         for name, span in spans.items():
             assert json.loads(span.attrs["data-value"]) == row[name], name
@@ -546,3 +552,27 @@ def test_screenshot_charts_render(
     if os.environ.get("REPORT_SCREENSHOT_DIR"):  # for a person to look at
         for name in ("plan.png", "grid.png"):
             shutil.copy(tmp_path / name, Path(os.environ["REPORT_SCREENSHOT_DIR"]) / name)
+
+
+def test_plan_html_pareto_marks_the_chosen_point_and_the_misses(catalog: Catalog) -> None:
+    from deploy_kit.planner import search
+    from deploy_kit.spec import Knobs
+
+    k = Knobs(isl=4000, osl=1000, ttft_ms="2s", tpot_ms="50ms")
+    p = search.plan(catalog, "deepseek-v4-flash", catalog.hardware("8xH200"), k)
+    dom = parse(report.plan_html(p))
+    fig = dom.root.find_all("figure", id="fig-pareto")[0]
+    svg = fig.find_all("svg", role="img")[0]
+    circles = svg.iter("circle")
+    rings = [c for c in circles if c.attrs.get("r") == "9"]
+    assert len(rings) == 1  # the chosen point, ringed
+    hollow = [c for c in circles if c.attrs.get("fill") == "#fff"]
+    assert len(hollow) == sum(not pt.meets_sla for pt in p.pareto) > 0
+    rows = [tr for t in fig.iter("table") for tr in t.iter("tr")][1:]
+    assert len(rows) == len(p.pareto)
+    chosen = [tr for tr in rows if "(chosen)" in "".join(td.text for td in tr.iter("td"))]
+    assert len(chosen) == 1
+    missed = next(pt for pt in p.pareto if not pt.meets_sla)
+    assert any(missed.misses[0] in "".join(td.text for td in tr.iter("td")) for tr in rows)
+    facts = {dd.attrs["data-field"]: dd.text for dd in dom.root.find_all("dd")}
+    assert facts["performance.sla_met"] == "yes"

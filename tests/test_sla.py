@@ -170,3 +170,28 @@ def test_workload_longer_than_the_model_is_refused(catalog: Catalog) -> None:
         search.plan(catalog, "deepseek-v4-flash", hw, Knobs(isl=2_000_000, osl=10))
     with pytest.raises(InputError, match="does not fit --context"):
         search.plan(catalog, "deepseek-v4-flash", hw, Knobs(isl=9000, osl=10, context=8192))
+
+
+def test_capacity_rows_gain_sla_columns(catalog: Catalog) -> None:
+    from deploy_kit.planner import capacity
+
+    hws = [catalog.hardware(h) for h in ("8xH200", "8xB200", "2xH20")]
+    rows = capacity.rows(catalog, ["deepseek-v4-flash"], hws, ["native"], 131072, Knobs())
+    fits = [r for r in rows if r.fits]
+    assert fits and all(r.sla_met is not None for r in fits)
+    assert all("TTFT <= 2000 ms" in r.sla for r in fits)
+    met = [r for r in fits if r.sla_met]
+    assert met, "no row meets the default SLA"
+    for r in met:
+        assert r.goodput_tokens_per_s_per_gpu and r.goodput_tokens_per_s_per_gpu > 0
+        hw = catalog.hardware(r.hardware)
+        expected = hw.price / (r.goodput_tokens_per_s_per_gpu * 3600) * 1e6
+        assert r.cost_per_1m_at_goodput == pytest.approx(expected, rel=1e-2)
+    missed = [r for r in fits if not r.sla_met]
+    assert all(r.goodput_tokens_per_s_per_gpu == 0 for r in missed)
+    # The SLA columns never change which layout the capacity table reports: the plan's own.
+    for r in fits:
+        p = search.plan(
+            catalog, "deepseek-v4-flash", catalog.hardware(r.hardware), Knobs(context=131072)
+        )
+        assert r.strategy == p.layout.label()

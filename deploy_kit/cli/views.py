@@ -227,6 +227,11 @@ def format_capacity(rows: Sequence[Any], fmt: str) -> str:
         "max_concurrency",
         "tokens_per_s",
         "cost_per_1m_output_tokens",
+        "sla_met",
+        "goodput_tokens_per_s_per_gpu",
+        "cost_per_1m_at_goodput",
         "api_price_per_1m_output_tokens",
     ]
-    return output.table(dicts, cols, f"Capacity at {rows[0].context if rows else 0} tokens")
+    sla = next((r.sla for r in rows if r.sla), "")
+    title = f"Capacity at {rows[0].context if rows else 0} tokens"
+    return output.table(dicts, cols, f"{title}; SLA columns: {sla}" if sla else title)

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from deploy_kit.report.svg import count, curves, esc, hbar, legend, num, tokens, usd
+from deploy_kit.report.svg import count, curves, esc, hbar, legend, num, pareto, tokens, usd
 from deploy_kit.version import __version__
 from deploy_kit.vllm import argv as vllm
 
@@ -50,10 +50,14 @@ PLAN_FACTS: tuple[tuple[str, str, str], ...] = (
     ("Max concurrency per engine", "capacity.max_concurrency_per_engine", "2f"),
     ("Max concurrency, total", "capacity.max_concurrency_total", "2f"),
     ("KV cache tokens per engine", "capacity.kv_cache_tokens_per_engine", "int"),
+    ("Concurrency of the figures", "performance.concurrency", "int"),
     ("Decode tokens/s, total*", "performance.output_tokens_per_s_total", "1f"),
+    ("Decode tokens/s per GPU*", "performance.output_tokens_per_s_per_gpu", "1f"),
     ("Decode tokens/s per user*", "performance.output_tokens_per_s_per_user", "1f"),
     ("TPOT, ms*", "performance.tpot_ms", "2f"),
     ("TTFT, ms*", "performance.ttft_ms", "1f"),
+    ("SLA met*", "performance.sla_met", "yesno"),
+    ("Goodput tokens/s per GPU*", "performance.goodput_tokens_per_s_per_gpu", "1f"),
     ("Cost per 1M output tokens*", "performance.cost_per_1m_output_tokens", "usd"),
     ("DeepSeek API, per 1M output", "performance.api_price_per_1m_output_tokens", "usd"),
     ("Load time, s*", "load_time_s", "int"),
@@ -114,6 +118,7 @@ def plan_html(plan: Plan) -> str:
         f'<dl class="facts">{dl}</dl></section>',
         f"<section><h2>Memory per GPU</h2>{mem_fig}</section>",
         f"<section><h2>Concurrency against context length</h2>{curve_fig}</section>",
+        _pareto_section(plan),
         "<section><h2>Why</h2>",
         _ul(plan.rationale),
         "</section>",
@@ -128,6 +133,55 @@ def plan_html(plan: Plan) -> str:
         _rejected_table(plan),
     ]
     return _page(title, body)
+
+
+def _pareto_section(plan: Plan) -> str:
+    """Throughput per GPU against interactivity over every layout and load, chosen point ringed."""
+    if not plan.pareto:
+        return ""
+    layouts = _unique(pt.layout for pt in plan.pareto)
+    colors = {name: SERIES_COLORS[i % len(SERIES_COLORS)] for i, name in enumerate(layouts)}
+    perf = plan.performance
+    svg = pareto(
+        [
+            (
+                pt.tokens_per_s_per_user,
+                pt.tokens_per_s_per_gpu,
+                pt.layout,
+                pt.meets_sla,
+                pt.chosen,
+                f"{pt.layout} at {pt.concurrency} concurrent: {num(pt.tokens_per_s_per_gpu, 1)} "
+                f"tok/s/GPU, {num(pt.tokens_per_s_per_user, 1)} tok/s/user"
+                + ("" if pt.meets_sla else "; misses " + "; ".join(pt.misses)),
+            )
+            for pt in plan.pareto
+        ],
+        colors,
+        "Pareto front: output tokens/s per GPU against tokens/s per user; hollow points miss "
+        "the SLA; the chosen point is ringed.",
+    )
+    trs = [
+        f"<tr{' class=chosen' if pt.chosen else ''}><td>{esc(pt.layout)}"
+        f"{' (chosen)' if pt.chosen else ''}</td><td>{count(pt.concurrency)}</td>"
+        f"<td>{num(pt.tokens_per_s_per_gpu, 1)}</td><td>{num(pt.tokens_per_s_per_user, 1)}</td>"
+        f"<td>{num(pt.ttft_ms, 0)}</td><td>{num(pt.tpot_ms, 1)}</td>"
+        f"<td>{'yes' if pt.meets_sla else esc('; '.join(pt.misses))}</td></tr>"
+        for pt in plan.pareto
+    ]
+    table = _data_table(
+        f"Pareto front ({perf.prompt_tokens} in / {perf.output_tokens} out, {perf.percentile}; "
+        "* estimates)",
+        ["Layout", "Concurrency", "tok/s/GPU*", "tok/s/user*", "TTFT ms*", "TPOT ms*", "SLA"],
+        trs,
+    )
+    fig = _figure(
+        "fig-pareto",
+        "Throughput per GPU against interactivity, every layout at every load",
+        legend([(name, colors[name], "") for name in layouts]),
+        svg,
+        table,
+    )
+    return f"<section><h2>Throughput against interactivity</h2>{fig}</section>"
 
 
 def capacity_html(rows: list[CapacityRow], plans: dict[PlanKey, Plan] | None = None) -> str:
@@ -363,7 +417,22 @@ def _matrix_cell(r: CapacityRow, nofit: dict[int, int]) -> str:
         f"conc · {_field('tokens_per_s', r.tokens_per_s, esc(num(r.tokens_per_s, 0)))} "
         "tok/s*</div>"
         f"<div>{_field('cost_per_1m_output_tokens', cost, esc(usd(cost)))}/1M*"
-        f'<span class="muted">{esc(vs)}</span></div></td>'
+        f'<span class="muted">{esc(vs)}</span></div>{_sla_cell(r)}</td>'
+    )
+
+
+def _sla_cell(r: CapacityRow) -> str:
+    """SLA met, goodput per GPU and $/1M at that goodput (the row's `sla` says which SLA)."""
+    if r.sla_met is None:
+        return ""
+    met = _field("sla_met", r.sla_met, "SLA met" if r.sla_met else "SLA missed")
+    if not r.sla_met:
+        return f'<div class="muted">{met}*</div>'
+    good = r.goodput_tokens_per_s_per_gpu
+    cost = r.cost_per_1m_at_goodput
+    return (
+        f"<div>{met}*: {_field('goodput_tokens_per_s_per_gpu', good, esc(num(good, 0)))} "
+        f"tok/s/GPU · {_field('cost_per_1m_at_goodput', cost, esc(usd(cost)))}/1M*</div>"
     )
 
 
@@ -490,12 +559,24 @@ def _cost_table(rows: Sequence[CapacityRow]) -> str:
     trs = [
         f'<tr><th scope="row">{esc(r.hardware)}</th><td>{esc(r.strategy or "")}</td>'
         f'<td class="num">{esc(usd(r.cost_per_1m_output_tokens))}</td>'
+        f"<td>{'-' if r.sla_met is None else ('yes' if r.sla_met else 'no')}</td>"
+        f'<td class="num">{esc(num(r.goodput_tokens_per_s_per_gpu, 0))}</td>'
+        f'<td class="num">{esc(usd(r.cost_per_1m_at_goodput))}</td>'
         f'<td class="num">{esc(usd(r.api_price_per_1m_output_tokens))}</td></tr>'
         for r in rows
     ]
+    sla = next((r.sla for r in rows if r.sla), "")
     return _data_table(
-        "Cost per 1M output tokens, USD (* estimate)",
-        ["Hardware", "Layout", "Self-hosted*", "DeepSeek API"],
+        "Cost per 1M output tokens, USD (* estimate)" + (f"; SLA: {sla}" if sla else ""),
+        [
+            "Hardware",
+            "Layout",
+            "Self-hosted*",
+            "SLA met*",
+            "Goodput tok/s/GPU*",
+            "At goodput*",
+            "DeepSeek API",
+        ],
         trs,
     )
 
@@ -610,4 +691,5 @@ _FORMATS: dict[str, Any] = {
     "1f": lambda v: num(v, 1),
     "2f": lambda v: num(v, 2),
     "usd": usd,
+    "yesno": lambda v: "-" if v is None else ("yes" if v else "no"),
 }

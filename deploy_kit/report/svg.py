@@ -188,6 +188,68 @@ def curves(
     return "".join(out)
 
 
+def pareto(
+    points: Sequence[tuple[float, float, str, bool, bool, str]],
+    colors: dict[str, str],
+    desc: str,
+) -> str:
+    """Scatter of output tokens/s per GPU (y) against tokens/s per user (x): one colour per
+    layout, filled when the point meets the SLA, hollow when it misses; the chosen point ringed
+    and labelled. Points: (per user, per GPU, layout, meets, chosen, tooltip)."""
+    left, plot_w, right, top, bottom = 70, 600, 20, 14, 48
+    plot_h = 300
+    width, height = left + plot_w + right, top + plot_h + bottom
+    xticks = nice_ticks(max([p[0] for p in points] or [1.0]))
+    yticks = nice_ticks(max([p[1] for p in points] or [1.0]))
+    xmax, ymax = xticks[-1] or 1.0, yticks[-1] or 1.0
+
+    def px(x: float) -> float:
+        return left + x / xmax * plot_w
+
+    def py(y: float) -> float:
+        return top + plot_h - y / ymax * plot_h
+
+    out = [_svg_open(width, height, desc)]
+    for v in yticks:
+        out.append(
+            f'<line class="grid" x1="{left}" y1="{py(v):.1f}" x2="{left + plot_w}" '
+            f'y2="{py(v):.1f}"/><text class="tick" x="{left - 6}" y="{py(v) + 4:.1f}" '
+            f'text-anchor="end">{esc(_tick(v))}</text>'
+        )
+    for v in xticks:
+        out.append(
+            f'<line class="grid" x1="{px(v):.1f}" y1="{top}" x2="{px(v):.1f}" '
+            f'y2="{top + plot_h}"/><text class="tick" x="{px(v):.1f}" '
+            f'y="{top + plot_h + 15}" text-anchor="middle">{esc(_tick(v))}</text>'
+        )
+    out.append(
+        f'<text class="axis" x="{left + plot_w / 2:.1f}" y="{height - 8}" '
+        'text-anchor="middle">output tokens/s per user (interactivity)</text>'
+        f'<text class="axis" transform="translate(14 {top + plot_h / 2:.1f}) rotate(-90)" '
+        'text-anchor="middle">output tokens/s per GPU</text>'
+    )
+    front = sorted(points, key=lambda p: p[0])
+    line = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y, *_ in front)
+    out.append(f'<polyline points="{line}" fill="none" stroke="#999" stroke-width="1"/>')
+    for x, y, layout, meets, chosen, tip in points:
+        color = colors.get(layout, "#555")
+        fill = color if meets else "#fff"
+        out.append(
+            f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="4" fill="{fill}" stroke="{color}" '
+            f'stroke-width="1.5"><title>{esc(tip)}</title></circle>'
+        )
+        if chosen:
+            ty = py(y) - 10 if py(y) > top + 20 else py(y) + 20
+            anchor = "end" if px(x) > left + plot_w / 2 else "start"
+            out.append(
+                f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="9" fill="none" stroke="#000" '
+                f'stroke-width="1.5"/><text class="ref" x="{px(x):.1f}" y="{ty:.1f}" '
+                f'text-anchor="{anchor}">chosen: {esc(layout)}</text>'
+            )
+    out.append("</svg>")
+    return "".join(out)
+
+
 def nice_ticks(vmax: float, steps: int = 5) -> list[float]:
     """0 to just above vmax in about `steps` round steps (1, 2, 2.5 or 5 x 10^k)."""
     raw = vmax / steps

@@ -380,3 +380,28 @@ def test_bench_refusal_records_exit_message_and_a_hang(
     cell = bench._refusal("lint", "fifo", hang, 3, floor)
     assert cell["exit"] is None and cell["message"] == "timed out after 0.5 s"
     assert cell["runs_s"] == [0.5]
+
+
+@pytest.mark.parametrize("name", sorted(set(INPUTS) - {"deep-nesting"}))
+def test_compose_env_file_is_refused_before_it_is_opened(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], opened: list[str]
+) -> None:
+    """An env_file a compose file names is read by lint too: same bound, same refusal."""
+    make, needle, by_stat = INPUTS[name]
+    env = make(tmp_path)
+    compose = tmp_path / "compose.yaml"
+    compose.write_text(
+        "services:\n  vllm:\n    image: vllm/vllm-openai:v0.33.0\n"
+        f"    env_file: {env}\n    command: [deepseek-ai/DeepSeek-V4-Flash]\n",
+        encoding="utf-8",
+    )
+    opened.clear()
+    code = main(["lint", "--no-tools", str(compose)])
+    _, err = capsys.readouterr()
+    assert code == 2, err
+    first = err.strip().splitlines()[0]
+    assert first.startswith("error: env file") and needle in first, err
+    if name in SIZE_INPUTS:
+        assert "over the limit of 4.0 MiB" in first, first
+    if by_stat:
+        assert os.path.realpath(env) not in opened

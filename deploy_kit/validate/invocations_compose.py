@@ -22,6 +22,7 @@ from deploy_kit.validate.invocations import (
 )
 from deploy_kit.validate.invocations_k8s import as_int
 from deploy_kit.vllm.argv import SERVE
+from deploy_kit.yamlio import MAX_FILE_BYTES, OpenFailed, read_bounded
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|us|µs|ns|m|s)")
 _DURATION_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
@@ -78,10 +79,13 @@ def unescape(text: str) -> str:
 
 
 def read_env_file(path: Path) -> dict[str, str] | None:
-    """KEY=VALUE lines of an env file (None when it cannot be read)."""
+    """KEY=VALUE lines of an env file (None when missing or not text).
+
+    An env file over the size bound, a FIFO or a device is refused (InputError, exit 2) before
+    it is opened, like every file lint reads."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        text = read_bounded(path, what="env file", limit=MAX_FILE_BYTES).decode("utf-8")
+    except (OpenFailed, UnicodeDecodeError):
         return None
     out: dict[str, str] = {}
     for line in text.splitlines():

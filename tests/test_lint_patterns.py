@@ -618,6 +618,12 @@ def test_kuberay_mounts_dev_shm_and_crd_defaults_fill_required_fields(tmp_path: 
     )
     assert plasma != body
     assert "DK106" in rules(lint_text(tmp_path, "plasma.yaml", header + plasma))
+    # KubeRay sizes its /dev/shm to the container's memory limit: 512 MiB is too little.
+    gpus = "limits: {nvidia.com/gpu: 4}"
+    small = body.replace(gpus, gpus[:-1] + ", memory: 512Mi}")
+    assert small != body
+    [tiny] = [f for f in lint_text(tmp_path, "small.yaml", header + small) if f.rule == "DK106"]
+    assert "512 MiB" in tiny.message
 
 
 def test_a_key_given_to_api_key_is_one_finding(tmp_path: Path) -> None:

@@ -320,7 +320,9 @@ def _container(
         env=(*env, *found.inline_env),
         env_complete=not spec.get("envFrom"),
         gpus=_gpus(doc, path, spec),
-        shm=_kuberay(doc, pod_path) if (place.kuberay_shm and first) else shm,
+        shm=_kuberay(doc, pod_path, spec)
+        if (place.kuberay_shm and first and not shm.present)
+        else shm,
         probes=_probes(doc, path, spec),
         lws=lws,
         host_network=bool(pod.get("hostNetwork")),
@@ -427,8 +429,18 @@ def _shm(
     return Shm(False, None, "runtime default", _where(doc, path))
 
 
-def _kuberay(doc: YamlDoc, pod_path: tuple[str | int, ...]) -> Shm:
-    return Shm(True, None, "emptyDir medium Memory mounted by KubeRay", _where(doc, pod_path))
+def _kuberay(doc: YamlDoc, pod_path: tuple[str | int, ...], spec: dict[str, Any]) -> Shm:
+    """The /dev/shm KubeRay adds: sized to the container's memory limit, else its request, else
+    unbounded (ray-operator pod.go makeEmptyDirVolume / findMemoryReqOrLimit, v1.7.0)."""
+    resources = spec.get("resources")
+    size = None
+    for section in ("limits", "requests"):
+        values = resources.get(section) if _is_map(resources) else None
+        if _is_map(values) and values.get("memory") is not None:
+            size = quantity_bytes(values["memory"])
+            break
+    how = "emptyDir medium Memory that KubeRay mounts"
+    return Shm(True, size, how, _where(doc, pod_path))
 
 
 def _probes(doc: YamlDoc, path: tuple[str | int, ...], spec: dict[str, Any]) -> tuple[Probe, ...]:

@@ -434,3 +434,14 @@ def test_text_colour_only_when_asked() -> None:
     report = lint_paths([BAD / "k8s" / "gpu-count.yaml"], tools=False)
     assert "\x1b[31m" in to_text(report, color=True)
     assert "\x1b[" not in to_text(report, color=False)
+
+
+@pytest.mark.tools
+@needs_tools("yamllint", "kubernetes-validate")
+def test_leaderworkerset_is_schema_checked_without_crd_option() -> None:
+    # The bundled CRDs are used by default; nothing is passed with --crd here.
+    report = lint_paths([BAD / "k8s" / "lws-crd.yaml"])
+    assert ("crd-schema", "spec.leaderWorkerTemplate.sizee") in [
+        (f.rule, f.path) for f in report.findings
+    ]
+    assert not [f for f in report.findings if f.rule == "k8s-schema/no-schema"]

@@ -158,6 +158,7 @@ def assemble(
             "rationale": [
                 *t.notes,
                 *notes,
+                *best.notes,
                 *explain.rationale(plan_obj, t, best, found.candidates),
             ],
             "alternatives": alternatives,

@@ -114,17 +114,34 @@ def _serving_lines(p: Plan, best: Candidate, others: list[Candidate]) -> list[st
             "blackwell-ultra",
         )
     ):
-        if p.strategy == "dep" and p.expert_parallel:
+        gpus = p.hardware.gpus_per_node
+        recipe = f"TP1+DP{gpus}+EP"
+        if p.strategy == "dep" and p.expert_parallel and p.tensor_parallel == 1:
             lines.append(f"agrees with the vLLM recipes' throughput layout, {RECIPE_THROUGHPUT}")
+        elif p.strategy == "dep" and p.expert_parallel:
+            lines.append(
+                f"DP + EP as the vLLM recipes' throughput layout ({RECIPE_THROUGHPUT}), with TP"
+                f"{p.tensor_parallel} inside each DP rank: a prompt is prefilled by "
+                f"{p.tensor_parallel} GPUs, which shortens TTFT"
+            )
         else:
-            dep = [c for c in others if c.layout.strategy == "dep" and c.layout.expert_parallel]
-            if dep:
-                ref = max(dep, key=lambda c: c.est.tokens_per_s_per_gpu)
+            same = [
+                c for c in [best, *others] if c.layout.label() == recipe and c.layout.replicas == 1
+            ]
+            rejected = [r for r in p.rejected if r.layout.label() == recipe]
+            if same:
+                ref = same[0]
                 lines.append(
-                    f"differs from the vLLM recipes' throughput layout {RECIPE_THROUGHPUT}: "
-                    f"{ref.layout.label()} is estimated at {ref.est.tokens_per_s_per_gpu:.0f} "
-                    f"tok/s per GPU here against {perf_.output_tokens_per_s_per_gpu:g}"
-                    + (f" and misses {'; '.join(ref.misses)}" if ref.misses else "")
+                    f"differs from the vLLM recipes' throughput layout {recipe} "
+                    f"({RECIPE_THROUGHPUT}): estimated at {ref.est.tokens_per_s_per_gpu:.0f} tok/s "
+                    f"per GPU at its best load against {perf_.output_tokens_per_s_per_gpu:g}"
+                    + (f", and it misses {'; '.join(ref.misses)}" if ref.misses else "")
+                    + " (V4's non-expert weights are read whole by every DP rank each step)"
+                )
+            elif rejected:
+                lines.append(
+                    f"differs from the vLLM recipes' throughput layout {recipe}: "
+                    f"{rejected[0].reason}"
                 )
     return lines
 

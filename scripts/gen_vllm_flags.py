@@ -309,7 +309,10 @@ def _json_field(hint: Any) -> dict[str, Any]:
     if origin in (list, set, tuple) or hint in (list, set, tuple):
         items = [a for a in args if a is not Ellipsis]
         item = _json_field(items[0]) if len(set(items)) == 1 else {"kind": "any"}
-        return {"kind": "list", "nullable": nullable, "items": item["kind"]}
+        out = {"kind": "list", "nullable": nullable, "items": item["kind"]}
+        if item["kind"] == "choice":
+            out["choices"] = item["choices"]
+        return out
     if dataclasses.is_dataclass(hint) and hasattr(hint, "__pydantic_fields__"):
         return {"kind": "object", "nullable": nullable, "fields": _config_fields(hint)}
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
@@ -327,10 +330,14 @@ def _config_fields(cls: Any) -> dict[str, Any]:
     defaults_ok = _validates(adapter, {})
     for name, info in cls.__pydantic_fields__.items():
         spec = _json_field(hints.get(name, Any))
+        key = info.alias or name
         if defaults_ok:
             # vLLM's configs skip validation of None for some fields (a wrap validator), so
             # whether null passes is measured, not read off the annotation.
-            spec["nullable"] = _validates(adapter, {info.alias or name: None})
+            spec["nullable"] = _validates(adapter, {key: None})
+            default = info.get_default(call_default_factory=True)
+            if name.startswith("_") and not _validates(adapter, {key: default}):
+                continue  # a private field: not a key the JSON may set
         fields[name] = spec
         if info.alias and info.alias != name:
             fields[info.alias] = spec
@@ -345,6 +352,37 @@ def _validates(adapter: Any, data: dict[str, Any]) -> bool:
     except Exception:  # pydantic's ValidationError, or a config's own __post_init__ check
         return False
     return True
+
+
+def _json_shape(kind: str, default: Any) -> str | None:
+    """ "list" or "object" when a JSON flag's default shows which the server expects."""
+    if kind not in ("json", "json_or_str"):
+        return None
+    if isinstance(default, list | tuple | set):
+        return "list"
+    if isinstance(default, dict):
+        return "object"
+    return None
+
+
+# Spellings FlexibleArgumentParser accepts for any option, each measured on a probe argv.
+FORM_PROBES: dict[str, list[str]] = {
+    "underscores": ["--max_model_len", "4k"],
+    "equals": ["--max-model-len=4k"],
+    "abbreviations": ["--max-model-l", "4k"],
+    "no_prefix": ["--no-enforce-eager"],
+    "dotted_json_keys": ["--compilation-config.mode", "3"],
+    "dotted_list_append": ["--compilation-config.custom_ops+", "all"],
+    "optimization_shorthand": ["-O3"],
+}
+
+
+def measure_forms(serve: Any) -> dict[str, bool]:
+    """Which general spellings vLLM's parser accepts (the checker implements each)."""
+    return {
+        form: run_case(serve, {"argv": [MODEL, *probe], "kind": form})["accepted"]
+        for form, probe in FORM_PROBES.items()
+    }
 
 
 def _default_text(value: Any) -> str | None:
@@ -420,6 +458,7 @@ def introspect(serve: Any, version: str) -> dict[str, Any]:
             "json_keys": None,
             "type": kind,
             "takes_json": kind in ("json", "json_or_str", "config"),
+            "json_shape": _json_shape(kind, action.default),
             "json_config": kind == "config",
             "json_fields": _config_fields(config_cls) if config_cls else None,
             "action": type(action).__name__,
@@ -445,8 +484,7 @@ def introspect(serve: Any, version: str) -> dict[str, Any]:
         "vllm_version": version,
         "flags": dict(sorted(flags.items())),
         "positionals": positionals,
-        "dotted_json_keys": True,
-        "abbreviations": serve.allow_abbrev,
+        "forms": measure_forms(serve),
         "source": f"vLLM {version}: FlexibleArgumentParser with the serve subcommand, "
         f"introspected under Python {platform.python_version()}",
         "source_sha256": hashlib.sha256(

@@ -160,7 +160,7 @@ def test_table_holds_every_option_the_help_text_prints() -> None:
         ("--compilation-config", {"aliases": ["-cc"], "json_config": True, "type": "config"}),
         ("--attention-config", {"aliases": ["-ac"], "json_config": True}),
         ("--speculative-config", {"aliases": ["-sc"], "type": "json", "json_config": False}),
-        ("--allowed-origins", {"type": "json"}),
+        ("--allowed-origins", {"type": "json", "json_shape": "list"}),
         ("--hf-overrides", {"type": "json_or_str"}),
         ("--lora-modules", {"type": "lora_modules", "nargs": "+"}),
         ("--disable-cascade-attn", {"deprecated": True}),
@@ -425,11 +425,17 @@ def test_warnings() -> None:
     assert codes(check_argv(["m", "--disable-cascade-attn"])) == ["deprecated-flag"]
     assert codes(check_argv(["m", "--speculative-config", "3"])) == ["bad-json"]
     assert errors(["m", "--speculative-config", "3"]) == []  # the parser passes it
+    # --allowed-origins is JSON, and its default a list: an object passes the parser only.
+    assert codes(check_argv(["m", "--allowed-origins", '{"a": 1}'])) == ["bad-json"]
+    assert errors(["m", "--allowed-origins", '{"a": 1}']) == []
+    assert check_argv(["m", "--allowed-origins", '["https://a.example"]']) == []
 
 
 def _valid_value(spec: FlagSpec) -> str:
     if spec.choices:
         return spec.choices[0]
+    if spec.json_shape == "list":
+        return '["*"]'
     return {
         "int": "2",
         "float": "0.5",

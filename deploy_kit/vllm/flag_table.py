@@ -29,7 +29,9 @@ class JsonField(BaseModel):
 
     kind: JsonKind = Field(description="the field's type, simplified; any: not checked offline")
     nullable: bool = Field(description="null is accepted")
-    choices: list[str] | None = Field(default=None, description="a Literal field's values")
+    choices: list[str] | None = Field(
+        default=None, description="a Literal field's values (of its items, for a list)"
+    )
     items: JsonKind | None = Field(default=None, description="a list field's element type")
     fields: dict[str, JsonField] | None = Field(
         default=None, description="a nested config's fields (object kind); '*' admits any key"
@@ -86,6 +88,9 @@ class FlagSpec(BaseModel):
         "JSON object validated against a config class; json_or_str is JSON when in braces"
     )
     takes_json: bool = Field(description="the value is (or may be) JSON")
+    json_shape: Literal["list", "object"] | None = Field(
+        description="the JSON a json flag's default has (a JSON list for --allowed-origins)"
+    )
     json_config: bool = Field(description="a config-class flag: JSON object or dotted sub-keys")
     json_fields: dict[str, JsonField] | None = Field(
         description="the config class's fields (json_config flags)"
@@ -101,8 +106,17 @@ class FlagTable(BaseModel):
     vllm_version: str = Field(description="vLLM release the table was generated from")
     flags: dict[str, FlagSpec] = Field(description="canonical long option -> its spec")
     positionals: list[str] = Field(description="positional arguments of `vllm serve`")
-    dotted_json_keys: bool = Field(description="any flag also takes --flag.key value")
-    abbreviations: bool = Field(description="argparse accepts unique prefixes of options")
+    forms: dict[str, bool] = Field(
+        description="general spellings the parser accepts, measured: underscores, equals, "
+        "abbreviations (unique prefixes), no_prefix (--no-X), dotted_json_keys "
+        "(--flag.key value), dotted_list_append (--flag.key+ a,b), optimization_shorthand (-O3)"
+    )
+
+    @property
+    def abbreviations(self) -> bool:
+        """argparse accepts unique prefixes of options (allow_abbrev)."""
+        return self.forms.get("abbreviations", False)
+
     source: str = Field(description="what the table was generated from")
     source_sha256: str = Field(description="sha256 of the installed vLLM's RECORD file")
     flags_sha256: str = Field(description="sha256 of flags + positionals (hand-edit check)")

@@ -667,6 +667,17 @@ class _Parser:
             if problem is not None:
                 code, message = problem
                 self.problem(code, "error", f"{option}: {message}", value.index, canonical)
+        elif spec.json_shape is not None and not isinstance(converted, str | None):
+            wanted = list if spec.json_shape == "list" else dict
+            if not isinstance(converted, wanted):
+                self.problem(
+                    "bad-json",
+                    "warning",
+                    f"{option} expects a JSON {spec.json_shape} (its default is "
+                    f"{spec.default}), got {text!r}; the parser passes it, the server may not",
+                    value.index,
+                    canonical,
+                )
         elif canonical == "--speculative-config" and not isinstance(converted, dict | None):
             self.problem(
                 "bad-json",
@@ -934,8 +945,8 @@ def _field_problem(item: Any, spec: JsonField, where: str) -> tuple[str, str] | 
         ok = isinstance(item, str) and item in (spec.choices or [])
     elif kind == "list":
         ok = isinstance(item, list)
-        if ok and spec.items in ("int", "float", "str", "bool"):
-            element = JsonField(kind=spec.items, nullable=False)
+        if ok and spec.items in ("int", "float", "str", "bool", "choice"):
+            element = JsonField(kind=spec.items, nullable=False, choices=spec.choices)
             for n, each in enumerate(item):
                 problem = _field_problem(each, element, f"{where}[{n}]")
                 if problem is not None:

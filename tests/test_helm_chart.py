@@ -241,6 +241,7 @@ def test_single_node_is_a_deployment(single: list[Doc]) -> None:
         "Deployment",
         "NetworkPolicy",
         "PersistentVolumeClaim",
+        "Pod",  # the helm test hook (deploy-kit smoke), tests/test_smoke_helm.py
         "PodDisruptionBudget",
         "Service",
     ]

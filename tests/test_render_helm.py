@@ -58,7 +58,9 @@ def helm_docs(plan: Plan, values: Path) -> list[Doc]:
     """`helm template` of the chart with the rendered values, as the README says to run it."""
     apis = [LWS_API] if plan.nodes > 1 else []
     text = helm_template(CHART_DIR, values, apis, release=plan.model, namespace=NAMESPACE)
-    return [d for d in yaml.safe_load_all(text) if d]
+    docs = [d for d in yaml.safe_load_all(text) if d]
+    # The release's objects only: the `helm test` hook Pod is tests/test_smoke_helm.py's.
+    return [d for d in docs if "helm.sh/hook" not in d["metadata"].get("annotations", {})]
 
 
 # ---------------------------------------------------------------- values contract (no tools)

@@ -24,6 +24,7 @@ _OPTION_KEYS = (
     "revision",
     "autoscaling",
     "monitoring",
+    "smoke_job",
 )
 # Options that choose the hardware or the plan from elsewhere: one bundle only.
 _SINGLE_ONLY = {
@@ -64,6 +65,9 @@ _SINGLE_ONLY = {
 @click.option("--revision", help="Hugging Face revision to pin.")
 @click.option("--autoscaling", type=click.Choice(["none", "hpa", "keda"]))
 @click.option("--monitoring", type=click.Choice(["none", "servicemonitor", "podmonitor"]))
+@click.option(
+    "--smoke-job", is_flag=True, default=None, help="Kubernetes: a Job that runs deploy-kit smoke."
+)
 @click.option("--quiet", "-q", is_flag=True)
 def render(
     target: str | None,

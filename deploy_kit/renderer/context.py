@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from deploy_kit.catalog import load_catalog
+from deploy_kit.planner.rules import THINK_MAX_CONTEXT
 from deploy_kit.spec import Base, Plan
 from deploy_kit.version import __version__
 from deploy_kit.vllm import argv as vllm
@@ -73,6 +74,9 @@ class RenderOptions(Base):
     infiniband: bool | None = Field(
         default=None, description="Pass InfiniBand devices (default: when the network is IB)"
     )
+    smoke_job: bool = Field(
+        default=False, description="Kubernetes: a Job that runs deploy-kit smoke on the Service"
+    )
 
 
 class Secret(Base):
@@ -113,6 +117,27 @@ class RenderContext(Base):
     cache_size_gi: int = Field(description="Model cache volume size, GiB")
     cache_mount: str = Field(description="Model cache mount path in the container")
     infiniband: bool = Field(description="Pass InfiniBand devices")
+    served_name: str = Field(description="--served-model-name: the model clients ask for")
+    local_url: str = Field(description="Base URL on the serving machine (compose publish)")
+    cluster_url: str = Field(description="Base URL inside the cluster (the Service's DNS name)")
+    api_key_env: str | None = Field(description="Variable holding the API key, if one is required")
+    think_max: bool = Field(description="max_model_len allows Think Max")
+    think_max_context: int = Field(description="max_model_len Think Max needs")
+    toolkit_image: str = Field(description="deploy-kit's own image (smoke Job, helm test)")
+    smoke_timeout_s: int = Field(description="Seconds each smoke request may take")
+
+
+# The toolkit image built from docker/ (docker build -t deploy-kit:VERSION -f docker/Dockerfile .).
+TOOLKIT_IMAGE = "deploy-kit"
+# Per-request bound of an in-cluster smoke run; the chart's smoke.timeoutSeconds default.
+SMOKE_TIMEOUT_S = 120
+
+
+def local_url(publish_address: str, port: int) -> str:
+    """Where a client on the serving machine reaches compose (local/wait.endpoint's rule)."""
+    host = "127.0.0.1" if publish_address in ("0.0.0.0", "") else publish_address
+    host = "[::1]" if host == "::" else (f"[{host}]" if ":" in host else host)
+    return f"http://{host}:{port}"
 
 
 def cache_size_gib(plan: Plan) -> int:
@@ -181,6 +206,18 @@ def build_context(plan: Plan, options: RenderOptions, target: str) -> RenderCont
         cache_size_gi=cache_size_gib(plan),
         cache_mount="/root/.cache/huggingface",
         infiniband=ib,
+        served_name=plan.model,
+        local_url=local_url(options.publish_address, vllm.SERVE_PORT),
+        cluster_url=(
+            f"http://{options.name or plan.model}"
+            + (f".{options.namespace}.svc" if options.namespace else "")
+            + f":{vllm.SERVE_PORT}"
+        ),
+        api_key_env=vllm.ENV_API_KEY if options.api_key else None,
+        think_max=plan.max_model_len >= THINK_MAX_CONTEXT,
+        think_max_context=THINK_MAX_CONTEXT,
+        toolkit_image=f"{TOOLKIT_IMAGE}:{__version__}",
+        smoke_timeout_s=SMOKE_TIMEOUT_S,
     )
 
 

@@ -468,3 +468,39 @@ class ContainerSecurityContext(_Model):
     seccompProfile: SeccompProfile = Field(
         default_factory=SeccompProfile, description="Seccomp profile of the container."
     )
+
+
+class SmokeImage(_Model):
+    """The deploy-kit toolkit image (docker/ in the repository) the `helm test` Pod runs."""
+
+    repository: str = Field(default="deploy-kit", min_length=1, description="Image name.")
+    tag: str = Field(
+        default="",
+        pattern=r"^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$",
+        description="Pinned tag; empty means the chart's appVersion.",
+    )
+    pullPolicy: Literal["IfNotPresent", "Always", "Never"] = Field(
+        default="IfNotPresent", description="imagePullPolicy of the smoke container."
+    )
+
+
+class Smoke(_Model):
+    """`helm test`: a Pod running `deploy-kit smoke` against the Service."""
+
+    enabled: bool = Field(default=True, description="Render the helm test hook Pod.")
+    image: SmokeImage = Field(default_factory=SmokeImage, description="Toolkit image.")
+    timeoutSeconds: int = Field(
+        default=120, ge=1, le=3600, description="Seconds each smoke request may take (--timeout)."
+    )
+    requireEmbeddings: bool = Field(
+        default=False, description="Fail the test when /v1/embeddings is not served."
+    )
+    # `deploy-kit smoke` with the openai client peaks at 71 MiB resident (measured with
+    # /usr/bin/time -v against the recorded fake server); 128Mi requested, 512Mi for headroom.
+    resources: Resources = Field(
+        default_factory=lambda: Resources(
+            requests=_resource_list(cpu="100m", memory="128Mi"),
+            limits=_resource_list(cpu="1", memory="512Mi"),
+        ),
+        description="CPU and memory of the smoke Pod.",
+    )

@@ -35,6 +35,7 @@ from deploy_kit.renderer.helm_schema import (
     Service,
     ServiceAccount,
     Shm,
+    Smoke,
     Toleration,
     VllmSpec,
     _Model,
@@ -112,6 +113,7 @@ class HelmValues(_Model):
     extraObjects: list[FreeObject] = Field(
         default_factory=list, description="Extra manifests (strings inside are tpl-rendered)."
     )
+    smoke: Smoke = Field(default_factory=Smoke, description="helm test: deploy-kit smoke.")
 
     @model_validator(mode="after")
     def _consistent(self) -> HelmValues:

@@ -195,3 +195,28 @@ def test_capacity_rows_gain_sla_columns(catalog: Catalog) -> None:
             catalog, "deepseek-v4-flash", catalog.hardware(r.hardware), Knobs(context=131072)
         )
         assert r.strategy == p.layout.label()
+
+
+@pytest.mark.parametrize("hw", ["8xH200", "8xB200"])
+def test_optimize_throughput_turns_on_dp_and_ep(catalog: Catalog, hw: str) -> None:
+    """Issue 17: --optimize throughput used to pick TP layouts without EP on every 8-GPU node."""
+    p = search.plan(
+        catalog, "deepseek-v4-flash", catalog.hardware(hw), Knobs(optimize="throughput")
+    )
+    assert p.expert_parallel and p.data_parallel > 1, p.layout.label()
+
+
+def test_a_plan_for_another_vllm_version_says_what_is_exact(catalog: Catalog) -> None:
+    k = Knobs(vllm_version="0.25.0", context=1 << 20, tp=8, ep=True, max_num_batched_tokens=8192)
+    p = search.plan(catalog, "deepseek-v4-flash-0731", catalog.hardware("8xB200"), k)
+    line = next(w for w in p.warnings if w.startswith("vLLM 0.25.0"))
+    assert "exact for this version" in line and "once, async or not" in line
+    assert "checked only against 0.33.0" in line
+    newer = search.plan(
+        catalog,
+        "deepseek-v4-flash-0731",
+        catalog.hardware("8xB200"),
+        k.model_copy(update={"vllm_version": "0.33.0"}),
+    )
+    # Before 0.26 the sliding-window reservation is not doubled: more requests fit.
+    assert p.capacity.max_concurrency_per_engine > 1.3 * newer.capacity.max_concurrency_per_engine

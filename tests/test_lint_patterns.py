@@ -669,3 +669,11 @@ def test_ray_over_compose_files_counts_and_needs_the_host_network(tmp_path: Path
     )
     got = [(Path(f.file).name, f.rule) for f in lint_paths([tmp_path], tools=False).findings]
     assert sorted(got) == [("node-0.compose.yaml", "DK101"), ("node-1.compose.yaml", "DK115")]
+
+
+def test_another_executor_on_a_ray_node_is_counted_per_pod(tmp_path: Path) -> None:
+    text = LWS_RAY.read_text(encoding="utf-8").replace(
+        "--pipeline_parallel_size 2", "--pipeline_parallel_size 2 --distributed-executor-backend mp"
+    )
+    [gpu] = [f for f in lint_text(tmp_path, "mp.yaml", text) if f.rule == "DK101"]
+    assert "runs 16 rank(s) on this node" in gpu.message

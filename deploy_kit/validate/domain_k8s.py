@@ -44,7 +44,7 @@ def gpu_rule(f: Facts) -> list[Finding]:
     """DK101: GPUs given to the container = TP x PP x local DP of its vLLM call."""
     c = f.container
     need = f.ranks_per_node
-    if c.source == "dockerfile" or need is None or c.ray is not None:
+    if c.source == "dockerfile" or need is None or f.over_ray:
         return []  # over Ray the ranks spread over the cluster: domain_launch counts them
     if c.gpus is None:
         if need == 1 and not is_vllm_image(c.image):
@@ -104,7 +104,7 @@ def group_size_rule(f: Facts) -> list[Finding]:
     """DK102: an LWS group has as many pods as the engine has nodes; Deployments have one."""
     c = f.container
     nodes = f.nodes_per_engine
-    if nodes is None or c.ray is not None:
+    if nodes is None or f.over_ray:
         return []  # a Ray engine spans the Ray cluster, whatever vLLM's own node flags say
     if c.lws is None:
         if nodes <= 1:

@@ -95,6 +95,8 @@ def check_groups(containers: Sequence[Container], facts: Sequence[Facts]) -> lis
         if len(heads) != 1 or id(heads[0]) not in by_container:
             continue  # no engine formed over Ray here, or several: nothing sure to count
         head = by_container[id(heads[0])]
+        if not head.over_ray:
+            continue  # its vLLM runs another executor: counted per pod like any server
         nodes = [c for c in members if c.ray is not None]
         out += _cluster_size(head, nodes)
         out += _gpus(head, nodes)

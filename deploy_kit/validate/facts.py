@@ -255,6 +255,18 @@ class Facts:
         ckpt = self.checkpoint
         return self.ctx.catalog.model_of(ckpt) if ckpt is not None else None
 
+    @property
+    def over_ray(self) -> bool:
+        """Whether the engine spreads over the Ray cluster this container is a node of: a Ray
+        node whose vLLM picks no other executor (mp, uni, external_launcher) and joins no nodes
+        itself (--nnodes). vLLM takes Ray when the world exceeds the local GPUs and Ray is up."""
+        if self.container.ray is None:
+            return False
+        backend = self.raw(vllm.F_EXECUTOR)
+        if backend is not None and not symbolic(backend) and backend != "ray":
+            return False
+        return self.nnodes is not None and self.nnodes <= 1
+
     @cached_property
     def legacy(self) -> LegacyModel | None:
         """An earlier DeepSeek the catalog keeps for lint (None when a V4 checkpoint is served)."""
@@ -291,7 +303,7 @@ class Facts:
     def ranks_per_node(self) -> int | None:
         """GPUs this node's ranks use: TP x PP x local DP (or the world over the nodes). Over
         Ray, Ray places the ranks on the cluster's GPUs: this pod's share is what it requests."""
-        if self.container.ray is not None:
+        if self.over_ray:
             gpus = self.container.gpus
             return gpus.count if gpus is not None and gpus.count else None
         if None in (self.tp, self.pp, self.dp, self.nnodes):

@@ -677,3 +677,12 @@ def test_another_executor_on_a_ray_node_is_counted_per_pod(tmp_path: Path) -> No
     )
     [gpu] = [f for f in lint_text(tmp_path, "mp.yaml", text) if f.rule == "DK101"]
     assert "runs 16 rank(s) on this node" in gpu.message
+
+
+def test_shell_arithmetic_is_bounded() -> None:
+    from deploy_kit.validate.invocations import expand_shell
+
+    long = "$((" + "1+" * 50_000 + "1))"
+    assert expand_shell(long, {}) == long  # left alone, not evaluated (nor a RecursionError)
+    assert expand_shell("$((2*(3+4)))", {}) == "14"
+    assert expand_shell("$((2**64))", {}) == "$((2**64))"  # bash power: not evaluated here

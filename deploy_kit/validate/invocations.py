@@ -39,6 +39,9 @@ _ARITH_NAME = re.compile(
     r"|\b([A-Za-z_][A-Za-z0-9_]*)\b"
 )
 _ARITH_TEXT = re.compile(r"^[0-9\s+\-*/%()]+$")
+# Rank and size arithmetic is a few terms (`$((LWS_WORKER_INDEX * 8))`); a bound keeps a hostile
+# script from a deep parse.
+_ARITH_MAX_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -383,8 +386,9 @@ def _merge_roles(roles: Sequence[RayRole]) -> RayRole | None:
 
 
 def _arithmetic(text: str) -> int | None:
-    """Integer value of a shell arithmetic expression of numbers and + - * / % ( )."""
-    if not _ARITH_TEXT.match(text):
+    """Integer value of a shell arithmetic expression of numbers and + - * / % ( ); None for
+    anything else, or anything longer than a launch script's arithmetic ever is."""
+    if len(text) > _ARITH_MAX_CHARS or not _ARITH_TEXT.match(text):
         return None
     try:
         tree = ast.parse(text, mode="eval")

@@ -483,6 +483,8 @@ PINNED = REPO / "tests" / "fixtures" / "lint" / "pinned" / "vllm-0.8.5-swap-spac
         ("vllm/vllm-openai@sha256:" + "a" * 64, None),
         ("vllm/vllm-openai:${TAG}", None),
         ("rocm/vllm:rocm6.3.1_vllm_0.8.5_20250521", None),
+        ("lmcache/vllm-openai:v0.3.1", None),  # LMCache's version, not vLLM's
+        ("vllm/vllm-tpu:v0.11.0", "0.11.0"),
         ("myorg/server:1.2.3", None),
         (None, None),
     ],
@@ -549,6 +551,14 @@ def test_the_same_file_on_the_pinned_release_is_an_error(
         ("DK100", "error"),
         ("DK114", "error"),
     ]
+    # A release after the removal refuses it too, and the message names that release.
+    later = tmp_path / "later.yaml"
+    later.write_text(text.replace("v0.8.5", "v0.19.1"), encoding="utf-8")
+    code, findings = _lint_json(capsys, str(later))
+    assert code == 1
+    assert findings[0]["message"].startswith(
+        "--swap-space was removed in vLLM 0.18.0; vLLM 0.19.1 refuses it"
+    )
     # An image whose tag names no vLLM release is judged by --vllm-version (0.33.0 unless set).
     custom = tmp_path / "custom.yaml"
     custom.write_text(text.replace("vllm/vllm-openai:v0.8.5", "myorg/server:2.0"), encoding="utf-8")

@@ -36,12 +36,14 @@ def argv_rule(f: Facts) -> list[Finding]:
             continue
         removed = removed_item(p.flag) if p.code == "removed-flag" and p.flag else None
         pinned = pinned_version(f.container, f.ctx.version)
+        message = p.message
         if removed is not None and removed_after(removed, pinned):
             out.append(_blocks_upgrade(f.call.at(p.index), "DK100", removed, pinned))
             continue
-        out.append(
-            finding("DK100", f.call.at(p.index), p.message, severity=p.severity, hint=p.hint)
-        )
+        if removed is not None:
+            message = f"{removed.name} was removed in vLLM {removed.removed_in}; vLLM {pinned} "
+            message += "refuses it (unrecognized arguments)"
+        out.append(finding("DK100", f.call.at(p.index), message, severity=p.severity, hint=p.hint))
     return out + _unexpanded(f)
 
 

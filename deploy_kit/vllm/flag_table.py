@@ -240,9 +240,12 @@ def load_flags(version: str = DEFAULT_VLLM_VERSION) -> FlagTable:
 
 
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:\.(\d+))?$")
-# The tag of vLLM's own images: vllm/vllm-openai:v0.8.5, vllm/vllm-openai-rocm:v0.10.1.1, ...
+# The tag of vLLM's own images (the vllm organisation on Docker Hub): vllm/vllm-openai:v0.8.5,
+# vllm/vllm-openai-rocm:v0.10.1.1, vllm/vllm-tpu:v0.11.0. Other vendors' images named vllm-*
+# (lmcache/vllm-openai:v0.3.1) carry their own version numbers, so they name no vLLM release.
 _VLLM_IMAGE_TAG = re.compile(
-    r"(?:^|/)vllm[\w.-]*:v?(\d+\.\d+\.\d+(?:\.\d+)?)(?:[-+._][\w.+-]*)?(?:@sha256:\w+)?$"
+    r"(?:^|/)vllm/vllm-[\w.-]+:v?(\d+\.\d+\.\d+(?:\.\d+)?)(?:[-+._][\w.+-]*)?"
+    r"(?:@sha256:\w+)?$"
 )
 
 

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from deploy_kit.planner import perf, rules
-from deploy_kit.planner.candidates import Candidate, Target, objective_of, total_concurrency
+from deploy_kit.planner.candidates import (
+    Candidate,
+    Target,
+    kv_async,
+    objective_of,
+    total_concurrency,
+)
 from deploy_kit.spec import Alternative, Knobs, Plan
 
 # Upstream verification is per GPU; these are served by the same kernels (SM90) but not listed.
@@ -62,13 +68,14 @@ def rationale(p: Plan, t: Target, best: Candidate, others: list[Candidate]) -> l
             f"nodes joined as one DP group: {p.data_parallel_local} DP ranks per node, start "
             "ranks by node; the head serves the API"
         )
+    doubled = kv_async(lay, p.knobs, p.vllm_version)
     lines.append(
         f"vLLM batch settings: max-num-seqs {p.max_num_seqs}, max-num-batched-tokens "
         f"{p.max_num_batched_tokens} (vLLM 0.33 defaults for this GPU or the recipe's), "
         f"utilization {p.gpu_memory_utilization:g}; async scheduling "
-        f"{'on: 2 batches in flight' if p.async_scheduling else 'off'} reserves "
-        f"{(2 if p.async_scheduling else 1) * p.max_num_batched_tokens} tokens per request in "
-        "the sliding-window caches"
+        f"{'on' if p.async_scheduling else 'off'}: vLLM {p.vllm_version} reserves "
+        f"{(2 if doubled else 1) * p.max_num_batched_tokens} tokens per request in "
+        "the sliding-window caches" + (" (2 batches in flight)" if doubled else "")
     )
     return lines
 

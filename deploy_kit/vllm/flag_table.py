@@ -240,13 +240,24 @@ def load_flags(version: str = DEFAULT_VLLM_VERSION) -> FlagTable:
 
 
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:\.(\d+))?$")
-# The tag of vLLM's own images (the vllm organisation on Docker Hub): vllm/vllm-openai:v0.8.5,
-# vllm/vllm-openai-rocm:v0.10.1.1, vllm/vllm-tpu:v0.11.0. Other vendors' images named vllm-*
-# (lmcache/vllm-openai:v0.3.1) carry their own version numbers, so they name no vLLM release.
-_VLLM_IMAGE_TAG = re.compile(
-    r"(?:^|/)vllm/vllm-[\w.-]+:v?(\d+\.\d+\.\d+(?:\.\d+)?)(?:[-+._][\w.+-]*)?"
-    r"(?:@sha256:\w+)?$"
+_RELEASE = r"v?(\d+\.\d+\.\d+(?:\.\d+)?)(?:[-+._][\w.+-]*)?"
+# Images whose tag names the vLLM release inside. Other vendors' images named vllm-*
+# (lmcache/vllm-openai:v0.3.1, nvcr.io/nvidia/vllm:26.02-py3) carry their own version
+# numbers, so they name no vLLM release and are judged by the pinned table.
+_VLLM_IMAGE_TAGS = (
+    # vLLM's own images on Docker Hub, and mirrors that keep the path: vllm/vllm-openai:v0.8.5,
+    # vllm/vllm-openai-rocm:v0.10.1.1, vllm/vllm-tpu:v0.11.0, vllm/vllm-openai-cpu:v0.23.0
+    re.compile(r"(?:^|/)vllm/vllm-[\w.-]+:" + _RELEASE + "$"),
+    # vLLM's CPU release images (public.ecr.aws/q9t5s3a7/vllm-cpu-release-repo:v0.10.1)
+    re.compile(r"(?:^|/)vllm-cpu-release-repo:" + _RELEASE + "$"),
+    # AIBrix's builds of vLLM, tagged with the vLLM release they build
+    # (aibrix/vllm-openai:v0.7.3.self.post1, aibrix/vllm-openai-aibrix-kvcache:v0.10.2-20251022)
+    re.compile(r"(?:^|/)aibrix/vllm-openai[\w.-]*:" + _RELEASE + "$"),
+    # AMD's ROCm builds name it after "vllm" in the tag (rocm/vllm:rocm6.3.1_instinct_vllm0.8.3_...)
+    re.compile(r"(?:^|/)rocm/vllm:[\w.-]*?_vllm_?(\d+\.\d+\.\d+)(?:[_-][\w.-]*)?$"),
 )
+# Compose pulls the default of ${VAR:-default} when VAR is unset.
+_DEFAULTED = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}$]*)\}")
 
 
 def version_key(version: str) -> tuple[int, ...]:
@@ -271,11 +282,19 @@ def table_version(version: str) -> str:
 
 
 def version_from_image(image: str | None) -> str | None:
-    """The vLLM release an image of vLLM's own names in its tag, e.g. vllm/vllm-openai:v0.8.5."""
-    if not image or "$" in image:
+    """The vLLM release an image names in its tag (vllm/vllm-openai:v0.8.5 -> 0.8.5), or None.
+
+    A digest pins bytes, not a readable release: None. `${VAR:-default}` is read as its default.
+    """
+    if not image:
         return None
-    m = _VLLM_IMAGE_TAG.search(image.strip())
-    return m.group(1) if m else None
+    image = _DEFAULTED.sub(lambda m: m.group(1), image.strip())
+    if "$" in image or "@" in image:
+        return None
+    for pattern in _VLLM_IMAGE_TAGS:
+        if m := pattern.search(image):
+            return m.group(1)
+    return None
 
 
 class RemovedItem(BaseModel):

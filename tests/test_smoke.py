@@ -374,3 +374,75 @@ def test_the_command_does_not_import_openai_until_it_runs() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --- failures a real server may show, made by editing one recorded reply ------------------------
+
+
+def _tampered(tmp_path: Path, match: str, edit: Any) -> Path:
+    """recorded-full.json with the replies to requests whose key contains `match` edited."""
+    data = json.loads((FIXTURES / "recorded-full.json").read_text())
+    hits = 0
+    for key, entry in data["responses"].items():
+        if match in key:
+            body = json.loads(entry["body"])
+            entry["body"] = json.dumps(edit(body))
+            hits += 1
+    assert hits, match
+    path = tmp_path / "tampered.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.mark.usefixtures("keyed")
+def test_a_reply_without_choices_fails_the_check_without_a_traceback(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    chat = '"max_tokens":32,"messages":[{"content":"Say OK.","role":"user"}],"model":"tiny-chat",'
+    chat += '"temperature":0}'  # the chat check's request, not the stream's
+    path = _tampered(tmp_path, chat, lambda body: {**body, "choices": []})
+    with FakeVllm(str(path), E2E_KEY) as fake:
+        code, out, err = smoke(
+            capsys, fake.url, "--model", SERVED, "--api-key-env", "E2E_KEY", "-o", "json"
+        )
+    assert code == 1, err
+    status, reason = statuses(out)["chat"]
+    assert status == "fail" and reason.startswith("malformed reply (IndexError")
+
+
+@pytest.mark.usefixtures("keyed")
+def test_reasoning_left_in_the_content_fails_thinking(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    def unparsed(body: dict[str, Any]) -> dict[str, Any]:
+        message = body["choices"][0]["message"]
+        message["content"] = "<think>" + (message.pop("reasoning") or "")
+        return body
+
+    path = _tampered(tmp_path, '"thinking":true', unparsed)
+    with FakeVllm(str(path), E2E_KEY) as fake:
+        code, out, _ = smoke(
+            capsys, fake.url, "--model", SERVED, "--api-key-env", "E2E_KEY", "-o", "json"
+        )
+    assert code == 1
+    status, reason = statuses(out)["thinking.on"]
+    assert status == "fail" and "not separated" in reason
+
+
+@pytest.mark.usefixtures("keyed")
+def test_tool_arguments_outside_the_schema_fail(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    def wrong_city(body: dict[str, Any]) -> dict[str, Any]:
+        for call in body["choices"][0]["message"].get("tool_calls") or []:
+            call["function"]["arguments"] = json.dumps({"city": "Atlantis", "unit": "celsius"})
+        return body
+
+    path = _tampered(tmp_path, '"tool_choice":"required"', wrong_city)
+    with FakeVllm(str(path), E2E_KEY) as fake:
+        code, out, _ = smoke(
+            capsys, fake.url, "--model", SERVED, "--api-key-env", "E2E_KEY", "-o", "json"
+        )
+    assert code == 1
+    status, reason = statuses(out)["tools.required"]
+    assert status == "fail" and "do not match the schema" in reason and "Atlantis" in reason

@@ -155,6 +155,9 @@ def guarded(name: str, s: Session, fn: Callable[[Session], CheckResult]) -> Chec
             out = fn(s)
         except (openai.OpenAIError, ValueError) as exc:
             out = result(name, "fail", describe_error(exc, s.timeout_s))
+        except (IndexError, KeyError, AttributeError, TypeError) as exc:
+            # A 200 whose body lacks what the OpenAI schema promises (no choices, no message).
+            out = result(name, "fail", f"malformed reply ({type(exc).__name__}: {exc})")
     return out.model_copy(update={"seconds": round(time.monotonic() - start, 3)})
 
 

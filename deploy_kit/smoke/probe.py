@@ -45,18 +45,10 @@ def normalise_url(url: str) -> str:
 
 def get(base: str, path: str, key: str | None, timeout_s: float) -> HttpAnswer:
     """GET base+path; HTTP errors come back as answers, a dead endpoint raises Unreachable."""
-    return request(base, path, key, timeout_s)
-
-
-def request(
-    base: str, path: str, key: str | None, timeout_s: float, body: bytes | None = None
-) -> HttpAnswer:
     headers = {"Accept": "*/*"}
     if key is not None:
         headers["Authorization"] = f"Bearer {key}"
-    if body is not None:
-        headers["Content-Type"] = "application/json"
-    req = urllib.request.Request(base + path, data=body, headers=headers)
+    req = urllib.request.Request(base + path, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout_s) as resp:
             raw = resp.read(MAX_BODY_BYTES)

@@ -33,6 +33,23 @@ def run(
     s = checks.Session(base, key, timeout_s, None, expected_max_len=plan_len)
     health = checks.guarded("health", s, checks.check_health)  # raises Unreachable
     s.client = checks.make_client(base, key, timeout_s)
+    try:
+        return _run(s, health, model, expect, required, load, on_check, on_load_progress)
+    finally:
+        s.client.close()  # its pooled connections, else left to the garbage collector
+
+
+def _run(
+    s: checks.Session,
+    health: CheckResult,
+    model: str | None,
+    expect: Expectations,
+    required: set[str],
+    load: LoadSettings | None,
+    on_check: Callable[[CheckResult], None] | None,
+    on_load_progress: Callable[[int, int], None] | None,
+) -> SmokeReport:
+    base, timeout_s = s.base, s.timeout_s
     version = _server_version(base, timeout_s)
     wanted = model or expect.served_name
     steps: list[tuple[str, Callable[[checks.Session], CheckResult]]] = [

@@ -1,8 +1,9 @@
 """The performance model against published DeepSeek V4 measurements (catalog/calibration.yaml).
 
 Prints the error on every row and the means; run with `-s` to see the table. The fitted constants
-of catalog/performance.yaml come from `fit()` below (a grid search over every row; no row is
-special-cased), and test_fit_is_reproducible checks the catalog still holds its result.
+of catalog/performance.yaml come from `fit()` below (a grid search over every row minimising the
+larger of the two mean absolute errors; no row is special-cased; about a minute), and
+test_fitted_constants_are_a_local_optimum checks the catalog still holds its optimum.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def mean_abs(values: list[float]) -> float:
 
 
 def fit(catalog: Catalog) -> tuple[dict[str, float], float]:
-    """Grid search minimising mean(|err tok/s/GPU|) + mean(|err TPOT|) over every row."""
+    """Grid search minimising max(mean |err tok/s/GPU|, mean |err TPOT|) over every row."""
     base = perf.constants()
     cases = [(r, *case(catalog, r)) for r in rows()]
     best: tuple[float, dict[str, float]] | None = None
@@ -203,8 +204,8 @@ def test_fitted_constants_are_a_local_optimum(catalog: Catalog) -> None:
     c = perf.constants()
     cases = [(r, *case(catalog, r)) for r in rows()]
 
-    def score(trial: perf.Constants) -> float:
-        errs = errors(catalog, trial, cases)
+    def score(trial: perf.Constants, drain: float | None = None) -> float:
+        errs = errors(catalog, trial, cases, drain=drain)
         return max(mean_abs([e[2] for e in errs]), mean_abs([e[3] for e in errs]))
 
     here = score(c)
@@ -218,3 +219,11 @@ def test_fitted_constants_are_a_local_optimum(catalog: Catalog) -> None:
                 other = score(c.with_values(**{name: grid[j]}))
                 print(f"  {name} {grid[j]:g}: {other:.4f}")
                 assert other >= here - 1e-9, f"{name} = {grid[j]} fits better"
+    drain = float(bench()["drain"])
+    assert drain in DRAIN_GRID
+    i = DRAIN_GRID.index(drain)
+    for j in (i - 1, i + 1):
+        if 0 <= j < len(DRAIN_GRID):
+            other = score(c, DRAIN_GRID[j])
+            print(f"  drain {DRAIN_GRID[j]:g}: {other:.4f}")
+            assert other >= here - 1e-9, f"drain = {DRAIN_GRID[j]} fits better"

@@ -569,7 +569,7 @@ class Capacity(Base):
 
 
 class Performance(Base):
-    """Roofline estimates; never measurements."""
+    """Performance model estimates at one operating point; never measurements."""
 
     estimate: Literal[True] = Field(default=True, description="Always an estimate")
     concurrency: int = Field(description="Concurrent requests the figures are for")

@@ -42,7 +42,9 @@ from deploy_kit.vllm.flags import DEFAULT_VLLM_VERSION
     "--vllm-version",
     default=DEFAULT_VLLM_VERSION,
     show_default=True,
-    help="vLLM version whose flag table the commands are checked against.",
+    help="vLLM release the files run where their image tag names none (X.Y.Z). Flags and env "
+    "vars it accepts that later releases removed are warnings; the rest is checked against "
+    "the pinned release's flag table.",
 )
 @click.option("--strict", is_flag=True, help="Warnings fail the lint too.")
 @click.option("--verbose", "-v", is_flag=True, help="List linted and skipped files, tool runs.")

@@ -220,3 +220,14 @@ def test_a_plan_for_another_vllm_version_says_what_is_exact(catalog: Catalog) ->
     )
     # Before 0.26 the sliding-window reservation is not doubled: more requests fit.
     assert p.capacity.max_concurrency_per_engine > 1.3 * newer.capacity.max_concurrency_per_engine
+
+
+def test_speculative_decoding_counts_its_acceptance(catalog: Catalog) -> None:
+    hw = catalog.hardware("8xB200")
+    base = Knobs(isl=2000, osl=500, concurrency=1, tp=8, ep=True)
+    plain = search.plan(catalog, "deepseek-v4-flash", hw, base)
+    mtp = search.plan(
+        catalog, "deepseek-v4-flash", hw, base.model_copy(update={"speculative": True})
+    )
+    assert mtp.speculative
+    assert mtp.performance.tpot_ms < 0.8 * plain.performance.tpot_ms

@@ -251,6 +251,62 @@ def _type_kind(fn: Any) -> tuple[str, bool, str | None]:
     raise SystemExit(f"unknown argparse type {fn!r} ({name}); teach _type_kind about it")
 
 
+# Cross-field checks of vLLM's config classes (their __post_init__), which field types cannot
+# express. Each is written down from vLLM 0.33.0's source and verified against the installed
+# vLLM when the table is generated, so a release that changes one fails the generator.
+# vllm/config/kv_transfer.py and ec_transfer.py: "Please specify kv_role when kv_connector is set"
+CONFIG_REQUIRES: dict[str, dict[str, str]] = {
+    "--kv-transfer-config": {"kv_connector": "kv_role"},
+    "--ec-transfer-config": {"ec_connector": "ec_role"},
+}
+# vllm/config/compilation.py: custom ops are 'all', 'none', '+op' or '-op'.
+CONFIG_ITEM_PATTERNS: dict[str, dict[str, str]] = {
+    "--compilation-config": {"custom_ops": r"^(all|none|[+-].+)$"},
+}
+
+
+def _verified_requires(flag: str, cls: Any) -> dict[str, str] | None:
+    rules = CONFIG_REQUIRES.get(flag)
+    if not rules:
+        return None
+    from pydantic import TypeAdapter
+
+    adapter = TypeAdapter(cls)
+    for field, needed in rules.items():
+        role = typing.get_args(typing.get_type_hints(cls)[needed])
+        choices = [c for c in _flatten_literal(role)]
+        if _validates(adapter, {field: "X"}) or not _validates(
+            adapter, {field: "X", needed: choices[0]}
+        ):
+            raise SystemExit(f"{flag}: {field} no longer requires {needed}; update CONFIG_REQUIRES")
+    return rules
+
+
+def _flatten_literal(args: tuple[Any, ...]) -> list[Any]:
+    out: list[Any] = []
+    for arg in args:
+        if typing.get_origin(arg) is typing.Literal:
+            out += _flatten_literal(typing.get_args(arg))
+        elif arg is not type(None):
+            out.append(arg)
+    return out
+
+
+def _verified_patterns(flag: str, cls: Any) -> dict[str, str] | None:
+    rules = CONFIG_ITEM_PATTERNS.get(flag)
+    if not rules:
+        return None
+    from pydantic import TypeAdapter
+
+    adapter = TypeAdapter(cls)
+    for field, pattern in rules.items():
+        good, bad = "+x", "x"
+        assert re.match(pattern, good) and not re.match(pattern, bad)
+        if _validates(adapter, {field: [bad]}) or not _validates(adapter, {field: [good]}):
+            raise SystemExit(f"{flag}: {field} items changed syntax; update CONFIG_ITEM_PATTERNS")
+    return rules
+
+
 def _deprecation(help_text: str) -> str | None:
     """The sentence of a help text that says the option is deprecated, if any."""
     for sentence in re.split(r"(?<=\.)\s+", help_text):
@@ -471,6 +527,8 @@ def introspect(serve: Any, version: str) -> dict[str, Any]:
             "json_shape": _json_shape(kind, action.default),
             "json_config": kind == "config",
             "json_fields": _config_fields(config_cls) if config_cls else None,
+            "json_requires": _verified_requires(canonical, config_cls),
+            "json_item_patterns": _verified_patterns(canonical, config_cls),
             "action": type(action).__name__,
         }
         if isinstance(action.metavar, (list, tuple)) and not choices:

@@ -388,6 +388,10 @@ def test_fp4_indexer_key_from_the_recipes_is_refused_by_0_33() -> None:
         (["m", "--lora-modules", '{"name": "a"}'], ["bad-json"]),
         (["m", "--attention-config", '{"use_non_causal": 2}'], ["bad-type"]),
         (["m", "--compilation-config", "[]"], ["bad-json"]),
+        # P/D files: KVTransferConfig refuses a connector without a role
+        (["m", "--kv-transfer-config", '{"kv_connector": "NixlConnector"}'], ["bad-json"]),
+        (["m", "--kv-transfer-config.kv_connector", "NixlConnector"], ["bad-json"]),
+        (["m", "--compilation-config", '{"custom_ops": ["rms_norm"]}'], ["bad-json"]),
         (["m", "--enable-auto-tool-choice"], ["requires-flag"]),
         (["m", "--data-parallel-multi-port-external-lb", "-dp", "4"], ["requires-flag"]),
         (["m", "--reasoning-effort-map", '{"turbo": "x"}'], ["requires-flag"]),
@@ -403,6 +407,14 @@ def test_fp4_indexer_key_from_the_recipes_is_refused_by_0_33() -> None:
 )
 def test_broken_argv_is_reported(argv: list[str], expected: list[str]) -> None:
     assert errors(argv) == expected
+
+
+def test_config_cross_field_rules_pass_what_vllm_accepts() -> None:
+    kv = '{"kv_connector": "NixlConnector", "kv_role": "kv_both"}'
+    assert errors(["m", "--kv-transfer-config", kv]) == []
+    assert errors(["m", "--compilation-config", '{"custom_ops": ["+rms_norm", "none"]}']) == []
+    [problem] = check_argv(["m", "--kv-transfer-config", '{"kv_connector": "X"}'])
+    assert "kv_role is required when kv_connector is set" in problem.message
 
 
 def test_negative_form_of_a_value_flag_gets_the_right_hint() -> None:

@@ -95,6 +95,12 @@ class FlagSpec(BaseModel):
     json_fields: dict[str, JsonField] | None = Field(
         description="the config class's fields (json_config flags)"
     )
+    json_requires: dict[str, str] | None = Field(
+        description="config keys that need another key (kv_connector needs kv_role)"
+    )
+    json_item_patterns: dict[str, str] | None = Field(
+        description="regex each item of a config list field must match (custom_ops)"
+    )
     action: str = Field(description="the argparse action class")
 
 

@@ -663,7 +663,9 @@ class _Parser:
                     hint=f"did you mean {close[0]!r}?" if close else None,
                 )
         if spec.json_config and spec.json_fields is not None:
-            problem = _config_problem(converted, spec.json_fields, "")
+            problem = _config_problem(converted, spec.json_fields, "") or _config_rules(
+                converted, spec
+            )
             if problem is not None:
                 code, message = problem
                 self.problem(code, "error", f"{option}: {message}", value.index, canonical)
@@ -921,6 +923,26 @@ def _config_problem(
         problem = _field_problem(item, spec, where)
         if problem is not None:
             return problem
+    return None
+
+
+def _config_rules(value: Any, spec: FlagSpec) -> tuple[str, str] | None:
+    """The config class's own cross-field checks (recorded, and verified, by the generator)."""
+    if not isinstance(value, dict):
+        return None
+    for key, needed in (spec.json_requires or {}).items():
+        if value.get(key) is not None and value.get(needed) is None:
+            choices = (spec.json_fields or {}).get(needed)
+            shown = ", ".join(choices.choices or []) if choices else ""
+            return "bad-json", f"{needed} is required when {key} is set" + (
+                f" ({shown})" if shown else ""
+            )
+    for key, pattern in (spec.json_item_patterns or {}).items():
+        items = value.get(key)
+        if isinstance(items, list):
+            for item in items:
+                if not isinstance(item, str) or not re.match(pattern, item):
+                    return "bad-json", f"{key} item {item!r} does not match {pattern}"
     return None
 
 

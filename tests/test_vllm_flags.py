@@ -591,3 +591,22 @@ def test_a_malformed_vllm_version_is_bad_usage(capsys: pytest.CaptureFixture[str
     code, _, err = run_cli(capsys, "lint", "--no-tools", "--vllm-version", "latest", str(PINNED))
     assert code == 2
     assert "not a vLLM release number" in err
+
+
+def test_auto_tool_choice_without_a_parser_is_one_finding(tmp_path: Path) -> None:
+    from deploy_kit.validate.lint import lint_paths
+
+    manifest = PINNED.read_text(encoding="utf-8").replace("v0.8.5", "v0.33.0")
+    for model, rule in (
+        ("Qwen/Qwen2.5-7B-Instruct", "DK100"),
+        ("deepseek-ai/DeepSeek-V4-Flash", "DK113"),
+    ):
+        path = tmp_path / f"{rule}.yaml"
+        text = manifest.replace("Qwen/Qwen2.5-7B-Instruct", model)
+        text = text.replace('"--swap-space", "16"', '"--enable-auto-tool-choice"')
+        path.write_text(text, encoding="utf-8")
+        findings = lint_paths([path], tools=False).findings
+        refusing = [
+            f for f in findings if "tool-call-parser" in f.message and f.severity == "error"
+        ]
+        assert [f.rule for f in refusing] == [rule], model

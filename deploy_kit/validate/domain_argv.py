@@ -34,6 +34,8 @@ def argv_rule(f: Facts) -> list[Finding]:
             continue  # the value is expanded at run time; nothing to check here
         if p.code == "unexpected-positional" and _symbolic_at(argv, p.index, same_only=True):
             continue
+        if p.code == "requires-flag" and p.flag == vllm.F_AUTO_TOOL and f.is_v4:
+            continue  # DK113 says it with the parser DeepSeek V4 needs
         removed = removed_item(p.flag) if p.code == "removed-flag" and p.flag else None
         pinned = pinned_version(f.container, f.ctx.version)
         message = p.message

@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 import xmlschema
+import yaml
 from smoke_fake import E2E_KEY, FIXTURES, SERVED, WRONG_KEY, FakeVllm
 
 from deploy_kit.smoke import checks, expect, load, probe, report
 from deploy_kit.smoke.results import CheckResult, SmokeReport
 from tests.helpers import run_cli
 
+REPO = Path(__file__).resolve().parents[1]
 XSDS = [FIXTURES / "junit" / "ant-junit.xsd", FIXTURES / "junit" / "jenkins-junit-10.xsd"]
 LOAD_ARGS = ["--load", "--concurrency", "2", "--isl", "64", "--osl", "16", "--requests", "2"]
 
@@ -253,7 +255,16 @@ def test_load_probe_measures_and_compares_with_the_plan(
     assert record["source"] == "deploy-kit smoke"
     assert record["gpu"] == "h200" and record["concurrency"] == 2 and record["osl"] == 16
     assert record["layout"].startswith(plan["strategy"])
-    assert record["tpot_ms"] == m["tpot_ms"]["p50"]
+    assert (
+        record["tpot_ms"] == m["tpot_ms"]["mean"] and record["tpot_ms_p50"] == m["tpot_ms"]["p50"]
+    )
+    # Every key of a row of the catalog's calibration table, in that table's meaning.
+    table = yaml.safe_load((REPO / "deploy_kit" / "catalog" / "calibration.yaml").read_text())
+    assert set(table["rows"][0]) <= set(record)
+    assert record["checkpoint"] == "deepseek-v4-flash" and record["num_prompts"] == 2
+    assert record["total_tokens_per_s_per_gpu"] == pytest.approx(
+        m["output_tokens_per_s_per_gpu"] * (record["isl"] + 16) / 16, rel=1e-3
+    )
     assert record["isl"] == m["measured_isl"] > 64  # the chat template adds tokens
     assert any("64 concurrent" in n or "concurrent" in n for n in data["comparison_notes"])
 
@@ -273,7 +284,7 @@ def test_summarise_turns_samples_into_ttft_tpot_and_throughput() -> None:
     ]
     m = load.summarise(samples, load.LoadSettings(concurrency=2, isl=64, osl=11), 2, 2.5, 4)
     assert m.requests == 2 and m.errors == 1 and m.first_error == "x"
-    assert m.ttft_ms.p50 == pytest.approx(200.0)
+    assert m.ttft_ms.p50 == pytest.approx(200.0) and m.ttft_ms.mean == pytest.approx(200.0)
     assert m.tpot_ms.p50 == pytest.approx(150.0)  # (1000/10 + 2000/10) / 2
     assert m.output_tokens_per_s == pytest.approx(22 / 2.3, rel=1e-3)
     assert m.output_tokens_per_s_per_gpu == pytest.approx(22 / 2.3 / 4, rel=1e-3)
@@ -446,3 +457,23 @@ def test_tool_arguments_outside_the_schema_fail(
     assert code == 1
     status, reason = statuses(out)["tools.required"]
     assert status == "fail" and "do not match the schema" in reason and "Atlantis" in reason
+
+
+def test_the_calibration_record_names_the_speculative_draft(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    plan_file = tmp_path / "plan.json"
+    args = ["-m", "deepseek-v4-flash", "-H", "8xH200", "--speculative", "-o", "json"]
+    assert run_cli(capsys, "plan", *args, "--out", str(plan_file), "-q")[0] == 0
+    plan = expect.load_plan(plan_file)
+    spec = load.speculative_of(plan)
+    assert spec is not None and spec["tokens"] >= 1 and spec["method"]
+    argv = plan.vllm.argv["node-0"]
+    config = json.loads(argv[argv.index("--speculative-config") + 1])
+    assert spec == {"method": config["method"], "tokens": config["num_speculative_tokens"]}
+    assert (
+        load.speculative_of(
+            plan.model_copy(update={"vllm": plan.vllm.model_copy(update={"argv": {}})})
+        )
+        is None
+    )

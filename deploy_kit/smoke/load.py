@@ -3,6 +3,8 @@ and each figure next to the plan's estimate."""
 
 from __future__ import annotations
 
+import itertools
+import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -15,6 +17,7 @@ from deploy_kit.smoke import checks
 from deploy_kit.smoke.expect import total_gpus
 from deploy_kit.smoke.results import Comparison, LoadResult, Percentiles
 from deploy_kit.spec import Plan
+from deploy_kit.vllm import argv as vllm
 
 # One short common word per token: BPE tokenizers (V4's included) encode " hello" as one token,
 # so the prompt is close to --isl; the server's own prompt_tokens count is what gets reported.
@@ -65,7 +68,12 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def _pcts(values: Sequence[float]) -> Percentiles:
-    return Percentiles(p50=round(percentile(values, 0.5), 3), p90=round(percentile(values, 0.9), 3))
+    mean = sum(values) / len(values) if values else 0.0
+    return Percentiles(
+        p50=round(percentile(values, 0.5), 3),
+        p90=round(percentile(values, 0.9), 3),
+        mean=round(mean, 3),
+    )
 
 
 def one_request(client: Any, model: str, settings: LoadSettings, t0: float) -> Sample:
@@ -238,42 +246,71 @@ def compare(measured: LoadResult, plan: Plan) -> tuple[list[Comparison], list[st
     return out, notes
 
 
+def speculative_of(plan: Plan) -> dict[str, Any] | None:
+    """{method, tokens} from the rendered --speculative-config, as calibration rows write it."""
+    for argv in plan.vllm.argv.values():
+        for flag, value in itertools.pairwise(argv):
+            if flag == vllm.F_SPECULATIVE:
+                config = json.loads(value)
+                return {
+                    "method": config.get("method"),
+                    "tokens": config.get("num_speculative_tokens"),
+                }
+    return None
+
+
 def calibration_record(
     measured: LoadResult, plan: Plan, server_version: str | None, now: datetime | None = None
 ) -> dict[str, Any]:
-    """A row for the planner's calibration table: source, GPU, layout, ISL/OSL, concurrency,
-    TTFT, TPOT and throughput (the fields issue 17's table keeps for each published point)."""
+    """One measured point, with every key of a row of the catalog's calibration table
+    (deploy_kit/catalog/calibration.yaml) in that table's meaning: ttft_ms and tpot_ms are
+    means, total_tokens_per_s_per_gpu counts input and output tokens. The probe's lengths are
+    fixed (ignore_eos, min_tokens), so range_ratio is 1.0. The rest is context: the layout,
+    p50/p90, output tokens/s per GPU and the plan's estimates."""
     moment = (now or datetime.now(UTC)).replace(microsecond=0)
     layout = (
         f"{plan.strategy} TP{plan.tensor_parallel} PP{plan.pipeline_parallel} "
         f"DP{plan.data_parallel}{' EP' if plan.expert_parallel else ''}"
     )
+    per_gpu = measured.output_tokens_per_s_per_gpu
+    isl, osl = measured.measured_isl, measured.osl
     return {
+        # the calibration table's row
         "source": "deploy-kit smoke",
-        "measured_at": moment.isoformat().replace("+00:00", "Z"),
-        "model": plan.model,
-        "checkpoint": plan.checkpoint,
-        "weights": plan.weights,
-        "vllm_version": server_version or plan.vllm_version,
+        "engine": f"vllm-{server_version or plan.vllm_version}",
         "gpu": plan.hardware.gpu.id,
         "gpus": total_gpus(plan),
-        "nodes": plan.hardware.nodes,
-        "layout": layout,
-        "strategy": plan.strategy,
-        "tensor_parallel": plan.tensor_parallel,
-        "pipeline_parallel": plan.pipeline_parallel,
-        "data_parallel": plan.data_parallel,
-        "expert_parallel": plan.expert_parallel,
-        "max_model_len": plan.max_model_len,
-        "isl": measured.measured_isl,
-        "osl": measured.osl,
+        "checkpoint": plan.checkpoint_id,
+        "recipe": None,
+        "tp": plan.tensor_parallel,
+        "dp": plan.data_parallel,
+        "ep": plan.expert_parallel,
+        "speculative": speculative_of(plan),
+        "isl": isl,
+        "osl": osl,
         "concurrency": measured.concurrency,
-        "requests": measured.requests,
-        "ttft_ms": measured.ttft_ms.p50,
+        "num_prompts": measured.requests,
+        "ttft_ms": measured.ttft_ms.mean,
+        "tpot_ms": measured.tpot_ms.mean,
+        "total_tokens_per_s_per_gpu": (
+            round(per_gpu * (isl + osl) / osl, 3) if per_gpu is not None else None
+        ),
+        "running_per_rank": None,
+        # context
+        "range_ratio": 1.0,
+        "measured_at": moment.isoformat().replace("+00:00", "Z"),
+        "model": plan.model,
+        "weights": plan.weights,
+        "layout": layout,
+        "pipeline_parallel": plan.pipeline_parallel,
+        "nodes": plan.hardware.nodes,
+        "max_model_len": plan.max_model_len,
+        "errors": measured.errors,
+        "ttft_ms_p50": measured.ttft_ms.p50,
         "ttft_ms_p90": measured.ttft_ms.p90,
-        "tpot_ms": measured.tpot_ms.p50,
+        "tpot_ms_p50": measured.tpot_ms.p50,
         "tpot_ms_p90": measured.tpot_ms.p90,
-        "output_tokens_per_s_per_gpu": measured.output_tokens_per_s_per_gpu,
+        "output_tokens_per_s_per_gpu": per_gpu,
         "output_tokens_per_s_per_user": measured.output_tokens_per_s_per_user.p50,
         "output_tokens_per_s_total": measured.output_tokens_per_s,
         "estimate": {

@@ -27,10 +27,11 @@ class CheckResult(Base):
 
 
 class Percentiles(Base):
-    """p50 and p90 of one measured figure."""
+    """p50, p90 and mean of one measured figure."""
 
     p50: float = Field(description="Median")
     p90: float = Field(description="90th percentile")
+    mean: float = Field(description="Mean (what published benchmarks usually report)")
 
 
 class LoadResult(Base):

@@ -23,6 +23,10 @@ subcommand's validate step) over a generated corpus of argv and records each ver
 tests/fixtures/vllm_parser_verdicts_<version>.json. tests/test_vllm_parser_parity.py replays
 the corpus through the offline checker.
 
+The verdicts come from the interpreter that runs this script (3.11 here); vLLM's images run
+3.12. Loading Python 3.12.1's and 3.13.0's argparse.py in place of 3.11's gave the same verdict
+on every argv of the corpus.
+
 `--check` (run by `make lint`) needs no vLLM: it checks that the committed table was not edited
 by hand (its flags digest) and that the committed verdicts were produced from that very table.
 """

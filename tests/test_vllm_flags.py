@@ -423,6 +423,12 @@ def test_negative_form_of_a_value_flag_gets_the_right_hint() -> None:
     assert problem.hint == "--max-model-len takes a value and has no negative form"
 
 
+def test_task_gets_vllms_own_hint() -> None:
+    [problem] = check_argv(["m", "--task", "embed"])
+    assert problem.code == "unknown-flag"
+    assert problem.hint is not None and "--runner pooling" in problem.hint
+
+
 def test_unknown_flag_suggests_a_close_spelling() -> None:
     [problem] = check_argv(["m", "--tensor-paralel-size", "8"])
     assert problem.hint == "did you mean --tensor-parallel-size?"

@@ -537,6 +537,13 @@ class _Parser:
         )
 
     def _suggest(self, name: str) -> str | None:
+        if name == "--task" and "--runner" in self.table.flags:
+            # vLLM's own hint (FlexibleArgumentParser.error, vllm/utils/argparse_utils.py)
+            return (
+                "--task is not a vllm serve option: for embedding, reranking or reward models "
+                "use --runner pooling, plus --convert embed|classify|reward to adapt a "
+                "generative model"
+            )
         if name.startswith("--no-"):
             positive = "--" + name.removeprefix("--no-")
             spec = self.table.flags.get(positive)

@@ -46,6 +46,17 @@ def request_key(method: str, path: str, auth: str, body: bytes) -> str:
     return f"{method} {path} {auth} {canonical(body)}"
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client closing its keep-alive connection is normal; anything else is printed.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: Any
     protocol_version = "HTTP/1.1"
@@ -104,8 +115,7 @@ class FakeVllm:
 
     def __init__(self, recording: str, key: str | None, event_delay_s: float = 0.0) -> None:
         data = json.loads((FIXTURES / recording).read_text(encoding="utf-8"))
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", 0), _Handler)
         self.httpd.responses = data["responses"]  # type: ignore[attr-defined]
         self.httpd.key = key  # type: ignore[attr-defined]
         self.httpd.seen = []  # type: ignore[attr-defined]
@@ -164,8 +174,7 @@ class RecordingProxy(FakeVllm):
     """Forward to a real server and keep the first response to each distinct request."""
 
     def __init__(self, upstream: str, key: str | None) -> None:
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _ProxyHandler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", 0), _ProxyHandler)
         self.httpd.upstream = upstream  # type: ignore[attr-defined]
         self.httpd.key = key  # type: ignore[attr-defined]
         self.httpd.responses = {}  # type: ignore[attr-defined]

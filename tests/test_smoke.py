@@ -17,6 +17,7 @@ from smoke_fake import E2E_KEY, FIXTURES, SERVED, WRONG_KEY, FakeVllm
 
 from deploy_kit.smoke import checks, expect, load, probe, report
 from deploy_kit.smoke.results import CheckResult, SmokeReport
+from deploy_kit.vllm import argv as vllm
 from tests.helpers import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -469,7 +470,7 @@ def test_the_calibration_record_names_the_speculative_draft(
     spec = load.speculative_of(plan)
     assert spec is not None and spec["tokens"] >= 1 and spec["method"]
     argv = plan.vllm.argv["node-0"]
-    config = json.loads(argv[argv.index("--speculative-config") + 1])
+    config = json.loads(argv[argv.index(vllm.F_SPECULATIVE) + 1])
     assert spec == {"method": config["method"], "tokens": config["num_speculative_tokens"]}
     assert (
         load.speculative_of(

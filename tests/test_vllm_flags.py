@@ -423,9 +423,9 @@ def test_negative_form_of_a_value_flag_gets_the_right_hint() -> None:
     assert problem.hint == "--max-model-len takes a value and has no negative form"
 
 
-def test_task_gets_vllms_own_hint() -> None:
+def test_task_was_removed_and_points_at_runner() -> None:
     [problem] = check_argv(["m", "--task", "embed"])
-    assert problem.code == "unknown-flag"
+    assert (problem.code, problem.flag) == ("removed-flag", "--task")
     assert problem.hint is not None and "--runner pooling" in problem.hint
 
 
@@ -522,7 +522,7 @@ def test_removed_table_is_consistent_with_the_pinned_table() -> None:
     table = load_flags()
     index = table.option_strings()
     removed = load_removed()
-    for name in ("--swap-space", "--num-scheduler-steps", "--use-v2-block-manager"):
+    for name in ("--swap-space", "--num-scheduler-steps", "--use-v2-block-manager", "--task"):
         assert removed[name].kind == "flag" and name not in index
     for name in ("VLLM_USE_V1", "VLLM_ATTENTION_BACKEND"):
         assert removed[name].kind == "env"

@@ -537,13 +537,6 @@ class _Parser:
         )
 
     def _suggest(self, name: str) -> str | None:
-        if name == "--task" and "--runner" in self.table.flags:
-            # vLLM's own hint (FlexibleArgumentParser.error, vllm/utils/argparse_utils.py)
-            return (
-                "--task is not a vllm serve option: for embedding, reranking or reward models "
-                "use --runner pooling, plus --convert embed|classify|reward to adapt a "
-                "generative model"
-            )
         if name.startswith("--no-"):
             positive = "--" + name.removeprefix("--no-")
             spec = self.table.flags.get(positive)
@@ -736,7 +729,10 @@ class _Parser:
         return self.state.values.get(canonical, default)
 
     def _on(self, canonical: str) -> bool:
-        return self.state.switches.get(canonical, False)
+        if canonical in self.state.switches:
+            return self.state.switches[canonical]
+        spec = self.table.flags.get(canonical)
+        return spec is not None and spec.default == "True"
 
     def _conflicts(self) -> None:
         for name in self.dotted:

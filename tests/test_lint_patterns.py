@@ -686,3 +686,14 @@ def test_shell_arithmetic_is_bounded() -> None:
     assert expand_shell(long, {}) == long  # left alone, not evaluated (nor a RecursionError)
     assert expand_shell("$((2*(3+4)))", {}) == "14"
     assert expand_shell("$((2**64))", {}) == "$((2**64))"  # bash power: not evaluated here
+
+
+def test_placeholder_search_is_linear_on_hostile_lines(tmp_path: Path) -> None:
+    # Backtracking patterns took minutes on these; str.find and bounded classes take ms.
+    n = 200_000
+    for line in ("x: {{" + " " * n, "x: ${A:-" + " " * n, "{{-" * n, "${A" * n):
+        assert first_placeholder(line + "\n") is None
+    assert first_placeholder("v: {{ " + "x" * 200 + " }}\n") == ("{{ " + "x" * 74 + "...", 1)
+    # One env value a template step would fill, made huge: one finding, at once.
+    pod = _SECRET_POD.format(env="{name: HF_TOKEN, value: '{{" + " " * n + "}}'}")
+    assert rules(lint_text(tmp_path, "p.yaml", pod)) == ["DK112"]

@@ -18,7 +18,7 @@ from deploy_kit.vllm.flag_table import (
 )
 
 # Compose interpolation with a default: ${VAR:-default} or ${VAR-default}.
-_COMPOSE_DEFAULT = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}$]*)\}")
+_COMPOSE_DEFAULT = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}$]{0,256})\}")
 _K8S_UNEXPANDED = re.compile(r"\$(?:\(\(|\{|[A-Za-z_])")
 _ANY_DOLLAR = re.compile(r"\$")
 

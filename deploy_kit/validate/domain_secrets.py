@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from deploy_kit.validate.facts import finding
 from deploy_kit.validate.findings import Finding
 from deploy_kit.validate.invocations import Container, EnvVar, VllmCall, symbolic
+from deploy_kit.validate.placeholders import placeholder_in
 from deploy_kit.vllm import argv as vllm
 from deploy_kit.vllm.flags import load_flags
 
@@ -21,8 +22,9 @@ SECRET_NAME = re.compile(
 SECRET_VALUE = re.compile(r"\b(?:hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_-]{16,})\b")
 # $VAR and ${VAR}: shell syntax. Kubernetes expands only $(VAR) in env values, command and args
 # (kubernetes.io/docs/tasks/inject-data-application/define-interdependent-environment-variables).
-_SHELL_REF = re.compile(r"(?<!\$)\$(?:\{([A-Za-z_][A-Za-z0-9_]*)[^}]*\}|([A-Za-z_][A-Za-z0-9_]*))")
-_TEMPLATE_REF = re.compile(r"\{\{-?\s*([^{}]*?)\s*-?\}\}")
+_SHELL_REF = re.compile(
+    r"(?<!\$)\$(?:\{([A-Za-z_][A-Za-z0-9_]*)[^}]{0,256}\}|([A-Za-z_][A-Za-z0-9_]*))"
+)
 
 
 def secret_rule(c: Container) -> list[Finding]:
@@ -63,12 +65,12 @@ def _env_finding(c: Container, var: EnvVar) -> Finding | None:
         )
     if not SECRET_NAME.search(var.name.upper()):
         return None
-    template = _TEMPLATE_REF.search(value)
+    template = placeholder_in(value) if "{{" in value else None
     if template is not None:
         return finding(
             "DK112",
             var.where,
-            f"{c.label}: {what} {var.name} is the placeholder {template.group(0)}: the "
+            f"{c.label}: {what} {var.name} is the placeholder {template}: the "
             "template step writes the token into the manifest in plain text",
         )
     shell = _SHELL_REF.search(value)

@@ -35,7 +35,7 @@ _INTEGER = re.compile(r"^\s*-?\d+\s*$")
 # unknown here); inside $((...)) names may also stand bare.
 _SHELL_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 _ARITH_NAME = re.compile(
-    r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-=?+][^}]*)?\}|\$([A-Za-z_][A-Za-z0-9_]*)"
+    r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-=?+][^}]{0,256})?\}|\$([A-Za-z_][A-Za-z0-9_]*)"
     r"|\b([A-Za-z_][A-Za-z0-9_]*)\b"
 )
 _ARITH_TEXT = re.compile(r"^[0-9\s+\-*/%()]+$")

@@ -16,11 +16,12 @@ from deploy_kit.validate.findings import Finding
 # section 9.1.4); block scalars are indented, so a marker line cannot be content.
 _MARKER = re.compile(r"^(?:---|\.\.\.)(?:[ \t].*)?$")
 _START = re.compile(r"^---(?:[ \t].*)?$")
-# Jinja/Go/Mustache `{{ X }}` and shell/envsubst `${X}`: the two placeholder styles deployment
-# docs leave for a template step.
-_PLACEHOLDER = re.compile(
-    r"\{\{-?\s*[^{}\n]*?\s*-?\}\}|\$\{[A-Za-z_][A-Za-z0-9_]*(?::?[-=?+][^}\n]*)?\}"
-)
+# Shell/envsubst `${X}` (also `${X:-default}`); the default is bounded so a line of `${A:-...`
+# without its brace costs linear time. `{{ X }}` (Jinja, Go templates, Mustache) is found with
+# str.find, never a backtracking pattern.
+_SHELL_PLACEHOLDER = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::?[-=?+][^}\n]{0,256})?\}")
+# A placeholder is quoted in a finding only up to this length.
+_SHOWN_CHARS = 80
 
 
 @dataclass(frozen=True)
@@ -82,10 +83,28 @@ def first_placeholder(text: str, first_line: int = 1) -> tuple[str, int] | None:
     for number, line in enumerate(text.splitlines(), start=first_line):
         if line.lstrip().startswith("#"):
             continue
-        m = _PLACEHOLDER.search(line)
-        if m is not None:
-            return m.group(0), number
+        found = placeholder_in(line)
+        if found is not None:
+            return found, number
     return None
+
+
+def placeholder_in(line: str) -> str | None:
+    """The first template placeholder in one line: `{{ X }}` or `${X}` (in linear time)."""
+    candidates: list[tuple[int, str]] = []
+    start = line.find("{{")
+    if start >= 0:
+        end = line.find("}}", start + 2)
+        if end >= 0:
+            start = line.rfind("{{", start, end)  # the innermost opening before the close
+            candidates.append((start, line[start : end + 2]))
+    shell = _SHELL_PLACEHOLDER.search(line)
+    if shell is not None:
+        candidates.append((shell.start(), shell.group(0)))
+    if not candidates:
+        return None
+    text = min(candidates)[1]
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
 
 
 def _finding(file: str, chunk: Chunk, exc: yaml.YAMLError | RecursionError) -> Finding:

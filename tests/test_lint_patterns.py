@@ -697,3 +697,23 @@ def test_placeholder_search_is_linear_on_hostile_lines(tmp_path: Path) -> None:
     # One env value a template step would fill, made huge: one finding, at once.
     pod = _SECRET_POD.format(env="{name: HF_TOKEN, value: '{{" + " " * n + "}}'}")
     assert rules(lint_text(tmp_path, "p.yaml", pod)) == ["DK112"]
+
+
+def test_kserve_inferenceservice_model_container_is_walked(tmp_path: Path) -> None:
+    text = """\
+        apiVersion: serving.kserve.io/v1beta1
+        kind: InferenceService
+        metadata: {name: llama}
+        spec:
+          predictor:
+            model:
+              modelFormat: {name: huggingface}
+              args: [--model_name=llama, --backend=vllm]
+              env:
+                - {name: HF_TOKEN, value: $HF_TOKEN}
+                - {name: VLLM_USE_V1, value: "1"}
+              resources: {limits: {nvidia.com/gpu: "1"}}
+    """
+    found = [(f.rule, f.path) for f in lint_text(tmp_path, "isvc.yaml", text)]
+    assert ("DK112", "spec.predictor.model.env[0].value") in found
+    assert ("DK114", "spec.predictor.model.env[1].value") in found

@@ -55,7 +55,24 @@ def k8s_containers(docs: Sequence[YamlDoc], version: str) -> list[Container]:
             pod = _get(doc.data, pod_path)
             if isinstance(pod, dict):
                 out.extend(_pod_containers(doc, pod_path, pod, place, version))
+        out.extend(_kserve_model(doc, version))
     return out
+
+
+def _kserve_model(doc: YamlDoc, version: str) -> list[Container]:
+    """KServe InferenceService `spec.predictor.model`: a container (args, env, resources) that
+    KServe merges into its ServingRuntime's; walked for the env, secret and GPU rules."""
+    path: tuple[str | int, ...] = ("spec", "predictor", "model")
+    predictor, model = _get(doc.data, path[:2]), _get(doc.data, path)
+    if doc.kind != "InferenceService" or not _is_map(predictor) or not _is_map(model):
+        return []
+    volumes = {
+        str(v.get("name")): (i, v)
+        for i, v in enumerate(_list(predictor.get("volumes")))
+        if _is_map(v)
+    }
+    place = Place()
+    return [_container(doc, path, path[:2], predictor, model, volumes, place, version, first=True)]
 
 
 @dataclass(frozen=True)

@@ -528,6 +528,11 @@ def test_removed_table_is_consistent_with_the_pinned_table() -> None:
         assert removed[name].kind == "env"
     for item in removed.values():
         assert item.source and item.removed_by
+        if item.kind == "flag":
+            assert item.name not in index, item.name
+        for word in (item.replacement or "").split():
+            if word.startswith("--"):  # a replacement the pinned release really has
+                assert word.split(".")[0] in index, (item.name, word)
         assert version_key(item.last_seen_in) < version_key(item.removed_in)
         assert version_key(item.removed_in) <= version_key(table.vllm_version)
 

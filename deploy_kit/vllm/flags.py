@@ -380,6 +380,8 @@ class _Parser:
             if option in self.index:
                 return self.index[option][0], option, explicit
         matches = self._prefix_matches(text)
+        if len(matches) > 1 and removed_item(text.split("=", 1)[0]) is not None:
+            return None, text, None  # vLLM refuses it either way; say that it was removed
         if len(matches) > 1:
             raise _Bad(
                 "ambiguous-flag",

@@ -231,3 +231,19 @@ def test_speculative_decoding_counts_its_acceptance(catalog: Catalog) -> None:
     )
     assert mtp.speculative
     assert mtp.performance.tpot_ms < 0.8 * plain.performance.tpot_ms
+
+
+def test_capacity_takes_the_workload_and_sla_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    base = ("capacity", "-m", "deepseek-v4-flash", "-H", "8xH200", "--weights", "native")
+    code, out, _ = run_cli(capsys, *base, "--isl", "2000", "--osl", "500", "--tpot", "1ms")
+    assert code == 0
+    [row] = json.loads(
+        run_cli(capsys, *base, "--isl", "2000", "--osl", "500", "--tpot", "1ms", "-o", "json")[1]
+    )
+    assert row["sla"] == "2000 in / 500 out, TPOT <= 1 ms (p50)"
+    assert row["sla_met"] is False and row["goodput_tokens_per_s_per_gpu"] in (None, 0)
+    # A shape alone keeps the default latency targets; only what was left out is filled in.
+    [row] = json.loads(run_cli(capsys, *base, "--isl", "2000", "-o", "json")[1])
+    assert row["sla"].startswith("2000 in / 1000 out, TTFT <= 2000 ms, TPOT <= 50 ms")
+    code, _, err = run_cli(capsys, *base, "--ttft", "soon")
+    assert code == 2 and "ttft" in err

@@ -8,9 +8,16 @@ from typing import Any
 
 import click
 
+from deploy_kit.cli.options import (
+    WORKLOAD_KEYS,
+    knob_values,
+    make_plan,
+    output_option,
+    plan_options,
+    workload_options,
+)
 from deploy_kit.cli.options import emit as _emit
 from deploy_kit.cli.options import get_catalog as _catalog
-from deploy_kit.cli.options import make_plan, output_option, plan_options
 from deploy_kit.errors import DeployKitError, ExitCode, InputError
 from deploy_kit.version import __version__
 
@@ -177,6 +184,7 @@ def plan(output: str, out: str | None, quiet: bool, explain: bool, **kw: Any) ->
 )
 @click.option("--weights", multiple=True, help="Weight formats (default native, nvfp4, fp8).")
 @click.option("--context", help="Context for the concurrency column (default 128K).")
+@workload_options
 @output_option("table", "json", "yaml", "csv", "html")
 def capacity(
     models_: tuple[str, ...],
@@ -186,11 +194,12 @@ def capacity(
     output: str,
     out: str | None,
     quiet: bool,
+    **workload: Any,
 ) -> None:
-    """What fits where: every model x hardware x weight format."""
-    from deploy_kit.cli import views
+    """What fits where: every model x hardware x weight format (SLA columns: --isl ... --tpot)."""
+    from deploy_kit.cli import inputs, views
     from deploy_kit.planner import capacity as cap
-    from deploy_kit.spec import Knobs, parse_tokens
+    from deploy_kit.spec import parse_tokens
 
     catalog = _catalog()
     try:
@@ -200,8 +209,9 @@ def capacity(
     hws = [catalog.hardware(h) for h in hardware_] or list(catalog.presets.values())
     for m in models_:
         catalog.checkpoint(m)
+    knobs = inputs.build_knobs(knob_values(workload, WORKLOAD_KEYS))
     rows = cap.rows(
-        catalog, models_ or cap.DEFAULT_MODELS, hws, weights or cap.DEFAULT_WEIGHTS, ctx, Knobs()
+        catalog, models_ or cap.DEFAULT_MODELS, hws, weights or cap.DEFAULT_WEIGHTS, ctx, knobs
     )
     if output == "html":
         from deploy_kit.report import html as report

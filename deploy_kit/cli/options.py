@@ -48,6 +48,34 @@ def get_catalog() -> Any:
     return load_catalog()
 
 
+# The workload and SLA a plan is judged by (plan, render, up and capacity's SLA columns).
+WORKLOAD_OPTIONS = [
+    click.option("--isl", help="Workload: input tokens per request (4000, 4k, 8K)."),
+    click.option("--osl", help="Workload: output tokens per request."),
+    click.option(
+        "--workload",
+        "workload_file",
+        type=click.Path(dir_okay=False),
+        help="Workload mix: YAML list of {isl, osl, weight}.",
+    ),
+    click.option("--ttft", "ttft_ms", help="SLA: time to first token (2s, 500ms)."),
+    click.option("--tpot", "tpot_ms", help="SLA: time per output token (50ms)."),
+    click.option(
+        "--percentile",
+        type=click.Choice(["p50", "p90"]),
+        help="Percentile the SLA applies to (default p50).",
+    ),
+    click.option("--request-rate", type=float, help="Workload: requests per second (open loop)."),
+]
+WORKLOAD_KEYS = ("isl", "osl", "workload", "ttft_ms", "tpot_ms", "percentile", "request_rate")
+
+
+def workload_options(f: F) -> F:
+    for opt in reversed(WORKLOAD_OPTIONS):
+        f = opt(f)
+    return f
+
+
 def plan_options(f: F) -> F:
     opts = [
         click.option("--model", "-m", help="Model or checkpoint (default deepseek-v4-flash)."),
@@ -75,24 +103,7 @@ def plan_options(f: F) -> F:
             type=click.Choice(["capacity", "latency", "throughput", "goodput", "cost"]),
             help="Objective (default: goodput per GPU when an SLA is given, else capacity).",
         ),
-        click.option("--isl", help="Workload: input tokens per request (4000, 4k, 8K)."),
-        click.option("--osl", help="Workload: output tokens per request."),
-        click.option(
-            "--workload",
-            "workload_file",
-            type=click.Path(dir_okay=False),
-            help="Workload mix: YAML list of {isl, osl, weight}.",
-        ),
-        click.option("--ttft", "ttft_ms", help="SLA: time to first token (2s, 500ms)."),
-        click.option("--tpot", "tpot_ms", help="SLA: time per output token (50ms)."),
-        click.option(
-            "--percentile",
-            type=click.Choice(["p50", "p90"]),
-            help="Percentile the SLA applies to (default p50).",
-        ),
-        click.option(
-            "--request-rate", type=float, help="Workload: requests per second (open loop)."
-        ),
+        *WORKLOAD_OPTIONS,
         click.option("--strategy", type=click.Choice(["tp", "tep", "dep", "tp-pp"])),
         click.option("--tp", type=int, help="Pin tensor parallel size."),
         click.option("--pp", type=int, help="Pin pipeline parallel size."),
@@ -146,13 +157,7 @@ KNOB_KEYS = (
     "speculative",
     "vllm_version",
     "image",
-    "isl",
-    "osl",
-    "workload",
-    "ttft_ms",
-    "tpot_ms",
-    "percentile",
-    "request_rate",
+    *WORKLOAD_KEYS,
 )
 
 
@@ -166,6 +171,14 @@ def load_workload(path: str) -> list[Any]:
     if not isinstance(data, list) or not data:
         raise InputError(f"{path}: expected a list of request shapes, each with isl and osl")
     return data
+
+
+def knob_values(kw: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """The knob values among the command's options (None = not given); --workload is read."""
+    values = {k: kw.get(k) for k in keys}
+    if kw.get("workload_file"):
+        values["workload"] = load_workload(kw["workload_file"])
+    return values
 
 
 def make_plan(kw: dict[str, Any]) -> Any:
@@ -184,10 +197,7 @@ def make_plan(kw: dict[str, Any]) -> Any:
             hw = catalog.hardware(hardware_)
     else:
         hw = catalog.hardware(hardware_ or inputs.DEFAULT_HARDWARE)
-    values = {k: kw.get(k) for k in KNOB_KEYS}
-    if kw.get("workload_file"):
-        values["workload"] = load_workload(kw["workload_file"])
-    knobs = inputs.build_knobs(values, base)
+    knobs = inputs.build_knobs(knob_values(kw, KNOB_KEYS), base)
     model = model or inputs.DEFAULT_MODEL
     if kw.get("cluster") or kw.get("nodes_json"):
         return _plan_on_cluster(catalog, model, knobs, kw)

@@ -137,8 +137,16 @@ def _sla_knobs(base: Knobs, p: Plan) -> Knobs:
         "context": p.max_model_len,
         "optimize": "goodput",
     }
-    if not base.has_sla:
-        update |= DEFAULT_SLA
+    # DEFAULT_SLA fills what the caller left out: the request shape unless a shape or mix was
+    # given, the latency targets unless any target was given.
+    for key, value in DEFAULT_SLA.items():
+        given = getattr(base, key) is not None
+        if key in ("isl", "osl"):
+            given = given or bool(base.workload)
+        else:
+            given = base.has_sla
+        if not given:
+            update[key] = value
     return p.knobs.model_copy(update=update)
 
 

@@ -53,6 +53,11 @@ class CapacityRow(Base):
     )
 
 
+# The knobs that state a workload and SLA (spec.Knobs), and their unset values.
+SLA_FIELDS = ("isl", "osl", "workload", "ttft_ms", "tpot_ms", "percentile", "request_rate")
+_NO_SLA = {f: Knobs.model_fields[f].default for f in SLA_FIELDS}
+
+
 def rows(
     catalog: Catalog,
     models: Iterable[str],
@@ -84,7 +89,8 @@ def _row(
     context: int,
     base: Knobs,
 ) -> CapacityRow:
-    knobs = base.model_copy(update={"weights": weights, "context": context})
+    # Whether and how it fits is judged without the SLA; the SLA columns pin that layout below.
+    knobs = base.model_copy(update={**_NO_SLA, "weights": weights, "context": context})
     common = {
         "model": target.model.id,
         "weights": weights,
@@ -136,15 +142,13 @@ def _sla_knobs(base: Knobs, p: Plan) -> Knobs:
         "ep": p.expert_parallel,
         "context": p.max_model_len,
         "optimize": "goodput",
+        **{f: getattr(base, f) for f in SLA_FIELDS},
     }
     # DEFAULT_SLA fills what the caller left out: the request shape unless a shape or mix was
     # given, the latency targets unless any target was given.
     for key, value in DEFAULT_SLA.items():
-        given = getattr(base, key) is not None
-        if key in ("isl", "osl"):
-            given = given or bool(base.workload)
-        else:
-            given = base.has_sla
+        shape = getattr(base, key) is not None or bool(base.workload)
+        given = shape if key in ("isl", "osl") else base.has_sla
         if not given:
             update[key] = value
     return p.knobs.model_copy(update=update)

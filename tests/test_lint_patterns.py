@@ -8,6 +8,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from deploy_kit.catalog import Catalog
 from deploy_kit.validate.crd import BUNDLED_CRD_DIR, bundled_crds, bundled_crds_for, load_crds
@@ -717,3 +719,27 @@ def test_kserve_inferenceservice_model_container_is_walked(tmp_path: Path) -> No
     found = [(f.rule, f.path) for f in lint_text(tmp_path, "isvc.yaml", text)]
     assert ("DK112", "spec.predictor.model.env[0].value") in found
     assert ("DK114", "spec.predictor.model.env[1].value") in found
+
+
+_SHELLISH = st.text(alphabet="$(){}*+-/ %019AZ_az=;&|\"'\n\\:", max_size=60)
+
+
+@given(_SHELLISH)
+def test_shell_expansion_never_crashes(script: str) -> None:
+    from deploy_kit.validate.invocations import Where, expand_shell, find_vllm
+
+    assert isinstance(expand_shell(script, {"A": "2", "Z": "x"}), str)
+    found = find_vllm(["sh", "-c", "A=1; " + script + " vllm serve m"], [Where("f")] * 3)
+    assert found.shell_error is None or found.call is None  # a script that does not split
+
+
+@given(st.text(alphabet="{}$-.:# \nab\t'\"[]", max_size=80))
+def test_placeholder_split_never_crashes(text: str) -> None:
+    from deploy_kit.errors import InputError
+
+    try:
+        docs, findings = parse_documents(text, "f.yaml")
+    except InputError:
+        return  # a shape limit, reported as bad input by the caller
+    assert all(f.rule in ("yaml/placeholder", "yaml/syntax") for f in findings)
+    assert all(d.line >= 1 for d in docs)

@@ -243,7 +243,8 @@ def test_load_probe_measures_and_compares_with_the_plan(
     # The fake sends each SSE event after `delay`: the first token comes after >= 2 events
     # (role, then the first delta), each later token one event later.
     assert m["ttft_ms"]["p50"] >= 2 * delay * 1000 * 0.9
-    assert delay * 1000 * 0.9 <= m["tpot_ms"]["p50"] <= delay * 1000 * 3
+    # Lower bounds only: a slow machine may stretch both, nothing makes them shorter.
+    assert m["tpot_ms"]["p50"] >= delay * 1000 * 0.9
     assert m["gpus"] == 8
     assert m["output_tokens_per_s_per_gpu"] == pytest.approx(m["output_tokens_per_s"] / 8, rel=1e-3)
     plan = json.loads(plan_file.read_text())

@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deploy_kit.catalog import Catalog
@@ -544,6 +544,8 @@ def test_legacy_models_get_the_model_rules(tmp_path: Path) -> None:
     # Weights alone: 671B in FP8 over TP 4 is ~156 GiB per GPU, over an H200's 141 GB.
     assert run("deepseek-ai/DeepSeek-V3", 4, 131072, 360, hardware="8xH200") == ["DK110"]
     assert run("deepseek-ai/DeepSeek-V3", 8, 131072, 360, hardware="8xH200") == []
+    # TP 0 is not a layout: no weight or load estimate is made from it.
+    assert "DK110" not in run("deepseek-ai/DeepSeek-V3", 0, 131072, 360, hardware="8xH200")
     # A model the catalog does not know gets no model rule, whatever its numbers: no guess.
     assert run("someone/unknown-model", 6, 10_000_000, 3) == []
 
@@ -743,3 +745,23 @@ def test_placeholder_split_never_crashes(text: str) -> None:
         return  # a shape limit, reported as bad input by the caller
     assert all(f.rule in ("yaml/placeholder", "yaml/syntax") for f in findings)
     assert all(d.line >= 1 for d in docs)
+
+
+@settings(max_examples=25)
+@given(
+    model=st.sampled_from(
+        ["deepseek-ai/DeepSeek-R1", "/m/DeepSeek-V3.2/", "deepseek-v3.1", "x/y", "DeepSeek-V4-Pro"]
+    )
+    | st.text(alphabet="abcXYZ-_/.0189", min_size=1, max_size=30),
+    tp=st.integers(min_value=0, max_value=300),
+    length=st.integers(min_value=-1, max_value=10**8),
+)
+def test_any_model_gets_findings_never_a_crash(model: str, tp: int, length: int) -> None:
+    import tempfile
+
+    text = _LEGACY_POD.format(model=json.dumps(model), tp=tp, length=length, failures=3)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "p.yaml"
+        path.write_text(text, encoding="utf-8")
+        report = lint_paths([path], tools=False)
+    assert all(f.rule.startswith(("DK", "crd", "k8s", "yaml")) for f in report.findings)

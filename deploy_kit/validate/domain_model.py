@@ -94,6 +94,8 @@ def legacy_rules(f: Facts) -> list[Finding]:
                 f"{legacy.name}: PP {f.pp} exceeds its {layers} layers",
             )
         )
+    if any(size is not None and size < 1 for size in (f.tp, f.pp, f.dp)):
+        return out + max_len_rule(f)  # a size below 1 is DK100's; no layout to weigh
     load = load_time_s(f)
     if load is not None:
         # Only the probe that kills the container; VLLM_ENGINE_READY_TIMEOUT_S is judged for V4

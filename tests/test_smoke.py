@@ -250,6 +250,8 @@ def test_load_probe_measures_and_compares_with_the_plan(
     plan = json.loads(plan_file.read_text())
     rows = {c["metric"]: c for c in data["comparison"]}
     assert rows["tpot_ms"]["estimate"] == pytest.approx(plan["performance"]["tpot_ms"], abs=1e-3)
+    at = plan["performance"]["percentile"]  # measured at the percentile the plan states
+    assert rows["tpot_ms"]["at"] == at and rows["tpot_ms"]["measured"] == m["tpot_ms"][at]
     assert rows["tpot_ms"]["ratio"] == pytest.approx(
         rows["tpot_ms"]["measured"] / rows["tpot_ms"]["estimate"], rel=1e-2
     )

@@ -195,48 +195,55 @@ def summarise(
 
 
 def compare(measured: LoadResult, plan: Plan) -> tuple[list[Comparison], list[str]]:
-    """Measured p50 figures next to the plan's estimates, and where the conditions differ."""
+    """Measured figures next to the plan's estimates, and where the conditions differ. TTFT and
+    TPOT are compared at the percentile the plan states (Performance.percentile)."""
     perf = plan.performance
-    rows = [
-        ("ttft_ms", measured.ttft_ms.p50, perf.ttft_ms, "ms"),
-        ("tpot_ms", measured.tpot_ms.p50, perf.tpot_ms, "ms"),
-        (
-            "output_tokens_per_s_per_user",
-            measured.output_tokens_per_s_per_user.p50,
-            perf.output_tokens_per_s_per_user,
-            "tok/s",
-        ),
+    at = "p90" if perf.percentile == "p90" else "p50"
+    user = measured.output_tokens_per_s_per_user.p50
+    rows: list[tuple[str, float, float, str, str]] = [
+        ("ttft_ms", getattr(measured.ttft_ms, at), perf.ttft_ms, "ms", at),
+        ("tpot_ms", getattr(measured.tpot_ms, at), perf.tpot_ms, "ms", at),
+        ("output_tokens_per_s_per_user", user, perf.output_tokens_per_s_per_user, "tok/s", "p50"),
         (
             "output_tokens_per_s_total",
             measured.output_tokens_per_s,
             perf.output_tokens_per_s_total,
             "tok/s",
+            "whole run",
         ),
     ]
     if measured.output_tokens_per_s_per_gpu is not None:
+        per_gpu = measured.output_tokens_per_s_per_gpu
         rows.append(
             (
                 "output_tokens_per_s_per_gpu",
-                measured.output_tokens_per_s_per_gpu,
+                per_gpu,
                 perf.output_tokens_per_s_per_gpu,
                 "tok/s",
+                "whole run",
             )
         )
     out = [
         Comparison(
             metric=m,
+            at=a,
             measured=round(v, 3),
             estimate=round(e, 3),
             ratio=round(v / e, 3) if e else None,
             unit=u,
         )
-        for m, v, e, u in rows
+        for m, v, e, u, a in rows
     ]
     notes = []
     if perf.concurrency != measured.concurrency:
         notes.append(
             f"the plan estimates {perf.concurrency} concurrent requests; the probe ran "
             f"{measured.concurrency}"
+        )
+    if perf.output_tokens is not None and perf.output_tokens != measured.osl:
+        notes.append(
+            f"the plan assumes {perf.output_tokens} output tokens per request; the probe's were "
+            f"{measured.osl}"
         )
     if perf.prompt_tokens != measured.measured_isl:
         notes.append(

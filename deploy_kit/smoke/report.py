@@ -64,23 +64,23 @@ def _load_lines(report: SmokeReport) -> list[str]:
     lines = [
         f"load: {m.concurrency} concurrent, isl {m.isl} (server counted {m.measured_isl}), "
         f"osl {m.osl}: {m.requests} request(s), {m.errors} error(s) in {m.duration_s:g} s",
-        f"  {'':<38}{'p50':>12}{'p90':>12}",
-        f"  {'TTFT ms':<38}{m.ttft_ms.p50:>12.1f}{m.ttft_ms.p90:>12.1f}",
-        f"  {'TPOT ms':<38}{m.tpot_ms.p50:>12.2f}{m.tpot_ms.p90:>12.2f}",
-        f"  {'output tok/s per user':<38}{m.output_tokens_per_s_per_user.p50:>12.1f}"
+        f"  {'':<44}{'p50':>12}{'p90':>12}",
+        f"  {'TTFT ms':<44}{m.ttft_ms.p50:>12.1f}{m.ttft_ms.p90:>12.1f}",
+        f"  {'TPOT ms':<44}{m.tpot_ms.p50:>12.2f}{m.tpot_ms.p90:>12.2f}",
+        f"  {'output tok/s per user':<44}{m.output_tokens_per_s_per_user.p50:>12.1f}"
         f"{m.output_tokens_per_s_per_user.p90:>12.1f}",
-        f"  {'output tok/s total':<38}{m.output_tokens_per_s:>12.1f}",
+        f"  {'output tok/s total':<44}{m.output_tokens_per_s:>12.1f}",
     ]
     if m.output_tokens_per_s_per_gpu is not None:
         lines.append(
-            f"  {f'output tok/s per GPU ({m.gpus})':<38}{m.output_tokens_per_s_per_gpu:>12.1f}"
+            f"  {f'output tok/s per GPU ({m.gpus})':<44}{m.output_tokens_per_s_per_gpu:>12.1f}"
         )
     if report.comparison:
-        lines += ["", f"  {'against the plan':<38}{'measured':>12}{'estimate':>12}{'ratio':>8}"]
+        lines += ["", f"  {'against the plan':<44}{'measured':>12}{'estimate':>12}{'ratio':>8}"]
         for c in report.comparison:
             ratio = f"{c.ratio:.2f}x" if c.ratio is not None else "-"
-            label = f"{c.metric} ({c.unit})"
-            lines.append(f"  {label:<38}{c.measured:>12.1f}{c.estimate:>12.1f}{ratio:>8}")
+            label = f"{c.metric} {c.at} ({c.unit})"
+            lines.append(f"  {label:<44}{c.measured:>12.1f}{c.estimate:>12.1f}{ratio:>8}")
         lines += [f"  note: {n}" for n in report.comparison_notes]
     return lines
 

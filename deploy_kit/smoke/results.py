@@ -59,6 +59,9 @@ class Comparison(Base):
     """A measured figure next to the plan's estimate."""
 
     metric: str = Field(description="Figure compared")
+    at: str = Field(
+        description="Which measured value: p50, p90 (the plan's percentile) or whole run"
+    )
     measured: float = Field(description="Measured value (p50 where it is a distribution)")
     estimate: float = Field(description="The plan's estimate")
     ratio: float | None = Field(description="measured / estimate")

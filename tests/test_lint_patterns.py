@@ -304,7 +304,7 @@ def test_lws_vllm_example_over_ray_is_counted_over_the_group() -> None:
     ("old", "new", "rule", "severity", "words"),
     [
         ("LAST", 'nvidia.com/gpu: "4"', "DK101", "error",
-         "needs 16 GPU(s) from the Ray cluster, which has 12"),
+         "needs 16 GPU(s) from the Ray cluster, which has at most 12"),
         ("size: 2", "size: 3", "DK101", "warning", "8 stay idle"),
         ("--ray_cluster_size=$(LWS_GROUP_SIZE)", "--ray_cluster_size=3", "DK102", "error",
          "waits for 3 Ray node(s)"),
@@ -378,10 +378,24 @@ def test_every_ray_pod_template_is_walked(tmp_path: Path, header: str, nest: int
     assert [f.severity for f in lonely if f.rule == "DK101"] == ["error"]
 
 
-def test_autoscaled_ray_group_is_not_counted(tmp_path: Path) -> None:
+def test_kuberay_replicas_as_kuberay_counts_them(tmp_path: Path) -> None:
     header = "apiVersion: ray.io/v1\nkind: RayCluster\nmetadata: {name: r}\nspec:\n"
-    text = header + _RAY_HEAD.replace("REPLICAS", "minReplicas: 1\n      maxReplicas: 4")
-    assert "DK101" not in rules(lint_text(tmp_path, "ray.yaml", text))
+    # Without the autoscaler: replicas (default 0) clamped to minReplicas 1, so 1 x 4 GPUs.
+    group = _RAY_HEAD.replace("REPLICAS", "minReplicas: 1\n      maxReplicas: 4")
+    [short] = [f for f in lint_text(tmp_path, "fixed.yaml", header + group) if f.rule == "DK101"]
+    assert "at most 4 (1 head pod(s) x 0, 1 worker pod(s) x 4)" in short.message
+    # With it, up to maxReplicas 4 x 4 GPUs: the 8 the engine asks for can come.
+    scaled = header + "  enableInTreeAutoscaling: true\n" + group
+    assert "DK101" not in rules(lint_text(tmp_path, "scaled.yaml", scaled))
+    # Unbounded maxReplicas (the CRD default) is not a count at all; suspended groups are 0.
+    open_ended = (
+        header
+        + "  enableInTreeAutoscaling: true\n"
+        + _RAY_HEAD.replace("REPLICAS", "minReplicas: 0")
+    )
+    assert "DK101" not in rules(lint_text(tmp_path, "open.yaml", open_ended))
+    suspended = header + _RAY_HEAD.replace("REPLICAS", "replicas: 2\n      suspend: true")
+    assert "DK101" in rules(lint_text(tmp_path, "suspended.yaml", suspended))
 
 
 def test_shell_words_expand_from_env_and_lws() -> None:

@@ -5,7 +5,7 @@ and args that repeat the program the image already runs."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from deploy_kit.validate.domain_k8s import shm_check
@@ -132,43 +132,58 @@ def _gpus(head: Facts, nodes: Sequence[Container]) -> list[Finding]:
     if None in (head.tp, head.pp, head.dp):
         return []
     world = (head.tp or 1) * (head.pp or 1) * (head.dp or 1)
-    total = 0
-    parts: list[str] = []
-    for c in nodes:
-        count = 0 if c.gpus is None else c.gpus.count
-        if count is None or c.pods is None:
-            return []  # "all GPUs" or an autoscaled / controller-sized group: unknown
-        total += count * c.pods
-        if c.pods:
-            role = c.ray.role if c.ray is not None else "?"
-            unit = "container(s)" if c.source == "compose" else "pod(s)"
-            parts.append(f"{c.pods} {role} {unit} x {count}")
-    if world == total:
-        return []
+    counts = [0 if c.gpus is None else c.gpus.count for c in nodes]
+    if any(count is None for count in counts):
+        return []  # "all GPUs" somewhere: unknown
+    most = _total(nodes, counts, lambda c: c.max_pods)
+    fixed = _total(nodes, counts, lambda c: c.pods)
     hc = head.container
     where = hc.gpus.where if hc.gpus is not None else hc.where
     shape = f"TP {head.tp} x PP {head.pp} x DP {head.dp}"
-    if world > total:
+    if most is not None and world > most[0]:
         return [
             finding(
                 "DK101",
                 where,
                 f"{hc.label}: {shape} needs {world} GPU(s) from the Ray cluster, which has "
-                f"{total} ({', '.join(parts)}); the engine waits for GPUs that never come",
+                f"at most {most[0]} ({most[1]}); the engine waits for GPUs that never come",
                 hint="request TP x PP x DP GPUs over the Ray cluster's pods "
                 "(group size x GPUs per pod)",
             )
         ]
-    return [
-        finding(
-            "DK101",
-            where,
-            f"{hc.label}: the Ray cluster has {total} GPU(s) ({', '.join(parts)}), but "
-            f"{shape} uses {world}; {total - world} stay idle",
-            severity="warning",
-            hint="request TP x PP x DP GPUs over the Ray cluster's pods, or raise TP / PP",
-        )
-    ]
+    if fixed is not None and world < fixed[0]:
+        return [
+            finding(
+                "DK101",
+                where,
+                f"{hc.label}: the Ray cluster has {fixed[0]} GPU(s) ({fixed[1]}), but "
+                f"{shape} uses {world}; {fixed[0] - world} stay idle",
+                severity="warning",
+                hint="request TP x PP x DP GPUs over the Ray cluster's pods, or raise TP / PP",
+            )
+        ]
+    return []
+
+
+def _total(
+    nodes: Sequence[Container],
+    counts: Sequence[int | None],
+    pods_of: Callable[[Container], int | None],
+) -> tuple[int, str] | None:
+    """GPUs over the Ray nodes with the pods each template runs, and how they add up; None when
+    some count is not known (an autoscaler without a bound, a controller-sized group)."""
+    total = 0
+    parts: list[str] = []
+    for c, count in zip(nodes, counts, strict=True):
+        pods = pods_of(c)
+        if pods is None or count is None:
+            return None
+        total += count * pods
+        if pods:
+            role = c.ray.role if c.ray is not None else "?"
+            unit = "container(s)" if c.source == "compose" else "pod(s)"
+            parts.append(f"{pods} {role} {unit} x {count}")
+    return total, ", ".join(parts)
 
 
 def _cluster_size(head: Facts, nodes: Sequence[Container]) -> list[Finding]:

@@ -185,6 +185,7 @@ class Container:
     extra: dict[str, str] = field(default_factory=dict)
     ray: RayRole | None = None
     pods: int | None = 1  # pods this template runs in one group (None: not known here)
+    max_pods: int | None = 1  # the most an autoscaler may run (None: unbounded or unknown)
     declared: DeclaredLayout | None = None
     program_in_args: Where | None = None  # args repeat the program the image already runs
 

@@ -135,6 +135,7 @@ def _service(doc: YamlDoc, name: str, spec: dict[str, Any], base: Path, version:
         extra={"project": project},
         ray=found.ray,
         pods=_replicas(spec),
+        max_pods=_replicas(spec),
         program_in_args=program_in_args,
     )
 

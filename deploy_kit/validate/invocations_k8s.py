@@ -89,6 +89,7 @@ class Place:
     # rayStartParams sets plasma-directory (ray-operator/controllers/ray/common/pod.go, v1.7.0).
     kuberay_shm: bool = False
     pods: int | None = 1
+    max_pods: int | None = 1  # the most pods an autoscaler may give it (None: unbounded)
     declared: DeclaredLayout | None = None
     env: tuple[tuple[str, str], ...] = ()  # variables the controller injects, known values
 
@@ -144,15 +145,15 @@ def _pod_specs(doc: YamlDoc) -> Iterator[tuple[tuple[str | int, ...], Place]]:
         # The runtime's pod fields sit inline in spec; workerSpec adds Ray worker pods
         # (KServe multi-node serving), whose count KServe derives: not known here.
         multi = isinstance(_get(data, ("spec", "workerSpec")), dict)
-        head = Place(ray="head", ray_how="KServe workerSpec", pods=1) if multi else Place()
+        head = Place(ray="head", ray_how="KServe workerSpec") if multi else Place()
         yield ("spec",), head
         if multi:
-            worker = Place(ray="worker", ray_how="KServe workerSpec", pods=None)
+            worker = Place(ray="worker", ray_how="KServe workerSpec", pods=None, max_pods=None)
             yield ("spec", "workerSpec"), worker
     elif kind == "InferenceService":
         yield ("spec", "predictor"), Place()
         if isinstance(_get(data, ("spec", "predictor", "workerSpec")), dict):
-            yield ("spec", "predictor", "workerSpec"), Place(pods=None)
+            yield ("spec", "predictor", "workerSpec"), Place(pods=None, max_pods=None)
     elif kind in _TEMPLATE_KINDS or isinstance(_get(data, ("spec", "template", "spec")), dict):
         yield ("spec", "template", "spec"), Place()
 
@@ -173,12 +174,12 @@ def _lws_specs(doc: YamlDoc) -> Iterator[tuple[tuple[str | int, ...], Place]]:
         yield (*base, "leaderTemplate", "spec"), Place(LwsRole("leader", size, size_where), env=env)
         yield (
             (*base, "workerTemplate", "spec"),
-            Place(LwsRole("worker", size, size_where), pods=workers, env=env),
+            Place(LwsRole("worker", size, size_where), pods=workers, max_pods=workers, env=env),
         )
     else:
         yield (
             (*base, "workerTemplate", "spec"),
-            Place(LwsRole("both", size, size_where), pods=size, env=env),
+            Place(LwsRole("both", size, size_where), pods=size, max_pods=size, env=env),
         )
 
 
@@ -209,15 +210,18 @@ def _ray_specs(
             ),
         )
     groups = cluster.get("workerGroupSpecs")
+    autoscaling = cluster.get("enableInTreeAutoscaling") is True
     for i, group in enumerate(groups if isinstance(groups, list) else []):
         if not _is_map(group) or not isinstance(_get(group, ("template", "spec")), dict):
             continue
+        fewest, most = _ray_pods(group, autoscaling)
         yield (
             (*base, "workerGroupSpecs", i, "template", "spec"),
             Place(
                 ray="worker",
                 ray_how=f"{doc.kind} workerGroupSpecs[{i}]",
-                pods=_ray_pods(group),
+                pods=fewest if fewest == most else None,
+                max_pods=most,
                 replaces_entrypoint=True,
                 kuberay_shm=_kuberay_shm(group),
             ),
@@ -229,17 +233,29 @@ def _kuberay_shm(group: Any) -> bool:
     return not (_is_map(params) and "plasma-directory" in params)
 
 
-def _ray_pods(group: dict[str, Any]) -> int | None:
-    """Pods of a KubeRay worker group: replicas x numOfHosts (KubeRay's defaults: replicas
-    falls back to minReplicas, numOfHosts to 1; ray-operator/apis/ray/v1/raycluster_types.go).
-    With autoscaling between minReplicas and maxReplicas the count is not fixed: None."""
-    replicas = group.get("replicas", group.get("minReplicas", 1))
-    low, high = group.get("minReplicas"), group.get("maxReplicas")
-    autoscaled = low is not None and high is not None and as_int(low) != as_int(high)
-    if autoscaled and "replicas" not in group:
-        return None
-    count, hosts = as_int(replicas), as_int(group.get("numOfHosts", 1))
-    return None if count is None or hosts is None else count * hosts
+# KubeRay's CRD defaults (ray.io_rayclusters.yaml, v1.7.0): replicas 0, minReplicas 0,
+# maxReplicas 2147483647 (no bound), numOfHosts 1.
+_RAY_MAX_REPLICAS = 2147483647
+
+
+def _ray_pods(group: dict[str, Any], autoscaling: bool) -> tuple[int | None, int | None]:
+    """(fewest, most) pods of a KubeRay worker group. Without the autoscaler: replicas clamped
+    to [minReplicas, maxReplicas], x numOfHosts, 0 when suspended (ray-operator utils
+    GetWorkerGroupDesiredReplicas, v1.7.0); with it, anything from minReplicas to maxReplicas.
+    None where a value is not a number, or maxReplicas is unbounded."""
+    if group.get("suspend") is True:
+        return 0, 0
+    replicas = as_int(group.get("replicas", 0))
+    low = as_int(group.get("minReplicas", 0))
+    high = as_int(group.get("maxReplicas", _RAY_MAX_REPLICAS))
+    hosts = as_int(group.get("numOfHosts", 1))
+    if replicas is None or low is None or high is None or hosts is None:
+        return None, None
+    most = high * hosts if high < _RAY_MAX_REPLICAS else None
+    if autoscaling:
+        return low * hosts, most
+    desired = min(max(replicas, low), high) * hosts
+    return desired, desired
 
 
 def _llmisvc_specs(doc: YamlDoc) -> Iterator[tuple[tuple[str | int, ...], Place]]:
@@ -256,7 +272,7 @@ def _llmisvc_specs(doc: YamlDoc) -> Iterator[tuple[tuple[str | int, ...], Place]
         for key in ("template", "worker"):
             if _is_map(section.get(key)):
                 pods = 1 if key == "template" else None
-                yield (*base, key), Place(pods=pods, declared=declared)
+                yield (*base, key), Place(pods=pods, max_pods=pods, declared=declared)
 
 
 def _declared(
@@ -351,6 +367,7 @@ def _container(
         service=str(name),
         ray=ray,
         pods=place.pods,
+        max_pods=place.max_pods,
         declared=place.declared if first else None,
         program_in_args=program_in_args,
     )

@@ -779,3 +779,55 @@ def test_any_model_gets_findings_never_a_crash(model: str, tp: int, length: int)
         path.write_text(text, encoding="utf-8")
         report = lint_paths([path], tools=False)
     assert all(f.rule.startswith(("DK", "crd", "k8s", "yaml")) for f in report.findings)
+
+
+_SERVE = """\
+apiVersion: ray.io/v1
+kind: RayService
+metadata: {name: llm}
+spec:
+  serveConfigV2: |
+    applications:
+    - name: llms
+      import_path: ray.serve.llm:build_openai_app
+      args:
+        llm_configs:
+        - model_loading_config: {model_id: qwen, model_source: Qwen/Qwen3-32B}
+          engine_kwargs: {tensor_parallel_size: 4}
+          deployment_config: {num_replicas: 2}
+  rayClusterConfig:
+    AUTOSCALING
+    headGroupSpec:
+      rayStartParams: {num-gpus: "0"}
+      template:
+        spec:
+          containers: [{name: ray-head, image: "rayproject/ray-llm:2.52.0-py311-cu128"}]
+    workerGroupSpecs:
+    - groupName: gpu
+      WORKERS
+      rayStartParams: {}
+      template:
+        spec:
+          containers:
+          - name: ray-worker
+            image: rayproject/ray-llm:2.52.0-py311-cu128
+            resources: {limits: {nvidia.com/gpu: 4}}
+"""
+
+
+def test_ray_serve_llm_replicas_must_fit_the_cluster(tmp_path: Path) -> None:
+    def run(autoscaling: str, workers: str) -> list[Finding]:
+        text = _SERVE.replace("AUTOSCALING", autoscaling).replace("WORKERS", workers)
+        return [f for f in lint_text(tmp_path, "svc.yaml", text) if f.rule == "DK101"]
+
+    # 2 replicas x TP 4 = 8 GPUs on one 4-GPU worker: never placed.
+    [short] = run("rayVersion: '2.52.0'", "replicas: 1")
+    assert "needs 8 GPU(s)" in short.message and "at most 4" in short.message
+    assert short.line == 5  # serveConfigV2
+    assert run("rayVersion: '2.52.0'", "replicas: 2") == []
+    assert run("enableInTreeAutoscaling: true", "minReplicas: 0\n      maxReplicas: 2") == []
+    assert run("enableInTreeAutoscaling: true", "minReplicas: 0") == []  # unbounded: unknown
+    # A worker that offers Ray no GPU (rayStartParams num-gpus 0) adds none.
+    text = _SERVE.replace("AUTOSCALING", "rayVersion: '2.52.0'").replace("WORKERS", "replicas: 2")
+    text = text.replace("      rayStartParams: {}\n", '      rayStartParams: {num-gpus: "0"}\n')
+    assert [f.rule for f in lint_text(tmp_path, "n.yaml", text)] == ["DK101"]

@@ -87,6 +87,7 @@ def check_groups(containers: Sequence[Container], facts: Sequence[Facts]) -> lis
         groups[_group_key(c)].append(c)
     out: list[Finding] = []
     for members in groups.values():
+        out += _serve_llm(members)
         heads = [
             c
             for c in members
@@ -132,7 +133,7 @@ def _gpus(head: Facts, nodes: Sequence[Container]) -> list[Finding]:
     if None in (head.tp, head.pp, head.dp):
         return []
     world = (head.tp or 1) * (head.pp or 1) * (head.dp or 1)
-    counts = [0 if c.gpus is None else c.gpus.count for c in nodes]
+    counts = [ray_gpus(c) for c in nodes]
     if any(count is None for count in counts):
         return []  # "all GPUs" somewhere: unknown
     most = _total(nodes, counts, lambda c: c.max_pods)
@@ -163,6 +164,41 @@ def _gpus(head: Facts, nodes: Sequence[Container]) -> list[Finding]:
             )
         ]
     return []
+
+
+def ray_gpus(c: Container) -> int | None:
+    """GPUs a Ray node offers the cluster: `--num-gpus` / rayStartParams num-gpus when given
+    (Ray takes it over what it detects), else what the container requests."""
+    if c.ray is not None and c.ray.num_gpus is not None:
+        return c.ray.num_gpus
+    return 0 if c.gpus is None else c.gpus.count
+
+
+def _serve_llm(members: Sequence[Container]) -> list[Finding]:
+    """DK101: a Ray Serve LLM app's fewest replicas fit on the most GPUs the cluster can have
+    (each replica is a vLLM engine of TP x PP x DP GPUs in one placement group)."""
+    heads = [c for c in members if c.serve_llm]
+    if len(heads) != 1:
+        return []
+    nodes = [c for c in members if c.ray is not None]
+    counts = [ray_gpus(c) for c in nodes]
+    most = _total(nodes, counts, lambda c: c.max_pods)
+    configs = heads[0].serve_llm
+    need = sum(m.gpus_per_replica * m.replicas for m in configs)
+    if most is None or need <= most[0]:
+        return []
+    shapes = ", ".join(f"{m.model}: {m.replicas} x {m.gpus_per_replica}" for m in configs)
+    return [
+        finding(
+            "DK101",
+            configs[0].where,
+            f"{heads[0].workload_kind}: Ray Serve LLM needs {need} GPU(s) for its fewest "
+            f"replicas ({shapes}), but the Ray cluster has at most {most[0]} ({most[1]}); the "
+            "replicas never start",
+            hint="add GPU workers (replicas x GPUs per pod), or lower num_replicas / "
+            "min_replicas or the engine's parallel sizes",
+        )
+    ]
 
 
 def _total(

@@ -115,6 +115,18 @@ class RayRole:
     how: str  # "ray start --head", "multi-node-serving.sh leader", "KubeRay headGroupSpec", ...
     where: Where
     cluster_size: str | None = None  # nodes the head waits for (--ray_cluster_size), as given
+    num_gpus: int | None = None  # GPUs the node offers Ray (ray start --num-gpus), if said
+
+
+@dataclass(frozen=True)
+class ServeLlm:
+    """One model of a Ray Serve LLM app (a RayService's serveConfigV2): each replica is a vLLM
+    engine of TP x PP x DP GPUs placed on the Ray cluster."""
+
+    model: str
+    gpus_per_replica: int
+    replicas: int  # the fewest Serve keeps: num_replicas, or autoscaling min_replicas
+    where: Where
 
 
 @dataclass(frozen=True)
@@ -186,6 +198,7 @@ class Container:
     ray: RayRole | None = None
     pods: int | None = 1  # pods this template runs in one group (None: not known here)
     max_pods: int | None = 1  # the most an autoscaler may run (None: unbounded or unknown)
+    serve_llm: tuple[ServeLlm, ...] = ()  # Ray Serve LLM models the cluster must place
     declared: DeclaredLayout | None = None
     program_in_args: Where | None = None  # args repeat the program the image already runs
 
@@ -314,10 +327,11 @@ def ray_start(words: Sequence[str], where: Where) -> RayRole | None:
         return None
     program = os.path.basename(rest[0])
     if program == "ray" and rest[1] == "start":
+        gpus = _num_gpus(rest)
         if "--head" in rest:
-            return RayRole("head", "ray start --head", where)
+            return RayRole("head", "ray start --head", where, num_gpus=gpus)
         if any(w == "--address" or w.startswith("--address=") for w in rest):
-            return RayRole("worker", "ray start --address", where)
+            return RayRole("worker", "ray start --address", where, num_gpus=gpus)
         return None
     if program in RAY_SCRIPTS and rest[1] in ("leader", "worker"):
         size = next(
@@ -325,6 +339,19 @@ def ray_start(words: Sequence[str], where: Where) -> RayRole | None:
         )
         role: Literal["head", "worker"] = "head" if rest[1] == "leader" else "worker"
         return RayRole(role, f"{program} {rest[1]}", where, size)
+    return None
+
+
+def _num_gpus(words: Sequence[str]) -> int | None:
+    """`ray start --num-gpus N` (or =N): the GPUs the node offers Ray, whatever it has."""
+    for i, word in enumerate(words):
+        value = None
+        if word.startswith("--num-gpus="):
+            value = word.split("=", 1)[1]
+        elif word == "--num-gpus" and i + 1 < len(words):
+            value = words[i + 1]
+        if value is not None:
+            return int(value) if _INTEGER.match(value) and int(value) >= 0 else None
     return None
 
 
@@ -382,7 +409,7 @@ def _merge_roles(roles: Sequence[RayRole]) -> RayRole | None:
     if kinds == {"worker"}:
         return roles[0]
     if "worker" in kinds:
-        return RayRole("both", head.how, head.where, head.cluster_size)
+        return RayRole("both", head.how, head.where, head.cluster_size, head.num_gpus)
     return head
 
 

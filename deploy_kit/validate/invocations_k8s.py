@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeGuard
 
+from deploy_kit.errors import InputError
 from deploy_kit.validate.documents import YamlDoc
 from deploy_kit.validate.invocations import (
     Container,
@@ -17,6 +18,7 @@ from deploy_kit.validate.invocations import (
     Probe,
     ProbeKind,
     RayRole,
+    ServeLlm,
     Shm,
     Where,
     expand_k8s,
@@ -25,6 +27,7 @@ from deploy_kit.validate.invocations import (
     looks_like_program,
 )
 from deploy_kit.vllm.argv import SERVE
+from deploy_kit.yamlio import parse_yaml
 
 _TEMPLATE_KINDS = frozenset(
     {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job"}
@@ -88,6 +91,8 @@ class Place:
     # KubeRay mounts an emptyDir (medium Memory) at /dev/shm in the Ray container unless
     # rayStartParams sets plasma-directory (ray-operator/controllers/ray/common/pod.go, v1.7.0).
     kuberay_shm: bool = False
+    ray_num_gpus: int | None = None  # rayStartParams num-gpus: what the node offers Ray
+    serve_llm: tuple[ServeLlm, ...] = ()
     pods: int | None = 1
     max_pods: int | None = 1  # the most pods an autoscaler may give it (None: unbounded)
     declared: DeclaredLayout | None = None
@@ -207,6 +212,8 @@ def _ray_specs(
                 ray_how=f"{doc.kind} headGroupSpec",
                 replaces_entrypoint=True,
                 kuberay_shm=_kuberay_shm(cluster.get("headGroupSpec")),
+                ray_num_gpus=_ray_num_gpus(cluster.get("headGroupSpec")),
+                serve_llm=_serve_llm(doc) if doc.kind == "RayService" else (),
             ),
         )
     groups = cluster.get("workerGroupSpecs")
@@ -224,8 +231,64 @@ def _ray_specs(
                 max_pods=most,
                 replaces_entrypoint=True,
                 kuberay_shm=_kuberay_shm(group),
+                ray_num_gpus=_ray_num_gpus(group),
             ),
         )
+
+
+def _ray_num_gpus(group: Any) -> int | None:
+    """rayStartParams num-gpus: KubeRay passes it to `ray start`, overriding the GPU limit."""
+    params = group.get("rayStartParams") if _is_map(group) else None
+    value = params.get("num-gpus") if _is_map(params) else None
+    count = as_int(value) if value is not None else None
+    return count if count is not None and count >= 0 else None
+
+
+def _serve_llm(doc: YamlDoc) -> tuple[ServeLlm, ...]:
+    """The models of Ray Serve LLM apps in a RayService's serveConfigV2 (a YAML string):
+    engine_kwargs tensor/pipeline/data_parallel_size (vLLM's defaults, 1) and the fewest
+    replicas (deployment_config num_replicas, else autoscaling_config min_replicas, Serve's
+    default 1). Ray docs: serve/llm, LLMConfig."""
+    text = _get(doc.data, ("spec", "serveConfigV2"))
+    if not isinstance(text, str):
+        return ()
+    try:
+        config = parse_yaml(text, origin=f"{doc.file} serveConfigV2")
+    except InputError:
+        return ()
+    where = _where(doc, ("spec", "serveConfigV2"))
+    out: list[ServeLlm] = []
+    apps = config.get("applications") if _is_map(config) else None
+    for app in apps if isinstance(apps, list) else []:
+        llm_configs = _get(app, ("args", "llm_configs"))
+        for llm in llm_configs if isinstance(llm_configs, list) else []:
+            found = _serve_llm_one(llm, where)
+            if found is not None:
+                out.append(found)
+    return tuple(out)
+
+
+def _serve_llm_one(llm: Any, where: Where) -> ServeLlm | None:
+    if not _is_map(llm):
+        return None  # a path to a config file: not read here
+    engine = llm.get("engine_kwargs") or {}
+    deploy = llm.get("deployment_config") or {}
+    if not _is_map(engine) or not _is_map(deploy):
+        return None
+    sizes = [
+        as_int(engine.get(key, 1))
+        for key in ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size")
+    ]
+    auto = deploy.get("autoscaling_config")
+    if "num_replicas" in deploy:
+        replicas = as_int(deploy["num_replicas"])  # "auto" is not a count
+    else:
+        replicas = as_int(auto.get("min_replicas", 1)) if _is_map(auto) else 1
+    if replicas is None or any(size is None or size < 1 for size in sizes):
+        return None
+    tp, pp, dp = (size or 1 for size in sizes)
+    model = str(_get(llm, ("model_loading_config", "model_id")) or "?")
+    return ServeLlm(model, tp * pp * dp, replicas, where)
 
 
 def _kuberay_shm(group: Any) -> bool:
@@ -338,9 +401,10 @@ def _container(
         label += f" ({lws.role})"
     ray = found.ray
     if ray is None and place.ray is not None and first:
-        ray = RayRole(place.ray, place.ray_how, _where(doc, pod_path))
+        ray = RayRole(place.ray, place.ray_how, _where(doc, pod_path), None, place.ray_num_gpus)
     elif place.ray is not None and first and ray is not None:
-        ray = RayRole(place.ray, ray.how, ray.where, ray.cluster_size)
+        gpus = ray.num_gpus if ray.num_gpus is not None else place.ray_num_gpus
+        ray = RayRole(place.ray, ray.how, ray.where, ray.cluster_size, gpus)
     return Container(
         source="kubernetes",
         file=doc.file,
@@ -368,6 +432,7 @@ def _container(
         ray=ray,
         pods=place.pods,
         max_pods=place.max_pods,
+        serve_llm=place.serve_llm if first else (),
         declared=place.declared if first else None,
         program_in_args=program_in_args,
     )

@@ -155,3 +155,15 @@ def test_version_matches_pyproject() -> None:
 
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert project["version"] == __version__
+
+
+def test_chart_version_is_the_release() -> None:
+    """The helm test hook runs deploy-kit:<chart version>: the chart ships with each release."""
+    import yaml
+
+    from deploy_kit.version import __version__
+
+    chart = yaml.safe_load((REPO / "charts" / "deepseek-v4" / "Chart.yaml").read_text())
+    assert chart["version"] == __version__
+    hook = (REPO / "charts" / "deepseek-v4" / "templates" / "tests" / "smoke.yaml").read_text()
+    assert "default .Chart.Version" in hook

@@ -8,6 +8,7 @@ import pytest
 
 from deploy_kit.validate.documents import YamlDoc
 from deploy_kit.validate.structural import k8s_validate_docs
+from deploy_kit.version import __version__
 from tests.test_helm_chart import MULTI_NODE, Doc, helm_binary, template
 
 pytestmark = pytest.mark.tools
@@ -37,7 +38,8 @@ def test_helm_template_shows_the_smoke_test_hook(helm: Path) -> None:
     assert pod["kind"] == "Pod"
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     container = pod["spec"]["containers"][0]
-    assert container["image"] == "deploy-kit:0.33.0"  # tag empty: the chart's appVersion
+    # tag empty: the chart version, i.e. the deploy-kit release (not vLLM's appVersion)
+    assert container["image"] == f"deploy-kit:{__version__}"
     assert container["command"] == ["deploy-kit"]
     assert container["args"] == [
         "smoke", "http://rel-deepseek-v4:8000", "--model", "deepseek-v4-flash", "--timeout", "120",

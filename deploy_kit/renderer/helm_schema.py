@@ -477,7 +477,7 @@ class SmokeImage(_Model):
     tag: str = Field(
         default="",
         pattern=r"^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$",
-        description="Pinned tag; empty means the chart's appVersion.",
+        description="Pinned tag; empty means the chart version (the deploy-kit release).",
     )
     pullPolicy: Literal["IfNotPresent", "Always", "Never"] = Field(
         default="IfNotPresent", description="imagePullPolicy of the smoke container."

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import shutil
 import sys
@@ -19,6 +18,7 @@ from deploy_kit.local import up as local
 from deploy_kit.local.docker_client import Backend, DockerBackend
 from deploy_kit.spec import HardwareProfile, Plan
 from deploy_kit.vllm import argv as vllm
+from deploy_kit.yamlio import load_json_file, read_text
 
 # Tests replace this with a recorded fake; everything else goes through it to reach Docker.
 backend_factory: Callable[[], Backend] = DockerBackend
@@ -524,9 +524,9 @@ def _dry_run(
 def _bundle_identity(out_dir: Path) -> tuple[str, str]:
     """(project, cache mount) of a rendered bundle, from its plan.json when readable."""
     plan_file = out_dir / "plan.json"
-    try:
-        plan = Plan.model_validate(json.loads(plan_file.read_text(encoding="utf-8")))
-    except (OSError, ValueError):
+    try:  # bounded: a plan.json swapped for a FIFO or a huge file is never read whole
+        plan = Plan.model_validate(load_json_file(plan_file, what="bundle plan"))
+    except (InputError, ValueError):
         return local.project_name(out_dir.absolute().name), CACHE_MOUNT
     return local.project_name(plan.model), CACHE_MOUNT
 
@@ -554,7 +554,8 @@ def down(out: str, volumes: bool, dry_run: bool, quiet: bool) -> None:
             hint="pass the --out you gave to `deploy-kit up`",
         )
     project, mount = _bundle_identity(out_dir)
-    cache = local.cache_location(compose_file.read_text(encoding="utf-8"), mount, project)
+    compose_text = read_text(compose_file, what="compose file")
+    cache = local.cache_location(compose_text, mount, project)
     backend = backend_factory()
     if dry_run:
         prefix, _version = backend.compose()

@@ -64,6 +64,7 @@ from deploy_kit.local.wait import timeout_for as timeout_for
 from deploy_kit.local.wait import usage_examples as usage_examples
 from deploy_kit.local.wait import wait_ready as wait_ready
 from deploy_kit.spec import Checkpoint, Plan
+from deploy_kit.yamlio import read_text
 
 GIB: Final = 1024**3
 MIB: Final = 1024**2
@@ -191,7 +192,7 @@ def read_env_file(path: Path) -> dict[str, str]:
     """KEY=VALUE lines of a compose .env file (comments, blanks and `export` tolerated)."""
     if not path.is_file():
         return {}
-    return read_env_lines(path.read_text(encoding="utf-8", errors="replace").splitlines())
+    return read_env_lines(read_text(path, what="env file").splitlines())
 
 
 def read_env_lines(lines: Iterable[str]) -> dict[str, str]:
@@ -377,9 +378,9 @@ def ensure_env_file(
     if created:
         lines = ["# written by deploy-kit up; secrets live here, keep this file private"]
         if example.is_file():
-            lines += example.read_text(encoding="utf-8").splitlines()
+            lines += read_text(example, what="env example").splitlines()
     else:
-        lines = env_file.read_text(encoding="utf-8").splitlines()
+        lines = read_text(env_file, what="env file").splitlines()
     current = read_env_lines(lines)
     wanted = {"HF_TOKEN": HF_TOKEN_ENVS, **({API_KEY_ENV: (API_KEY_ENV,)} if api_key else {})}
     updates: dict[str, str] = {}

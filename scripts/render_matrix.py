@@ -167,7 +167,7 @@ def write_files(root: Path, files: dict[str, str]) -> None:
 def template_chart(values: Path, namespace: str | None) -> str:
     """`helm template` of the packaged chart with one values file (LWS API declared served)."""
     from deploy_kit.resources import LWS_API, resource_dir
-    from deploy_kit.validate.structural import helm_template
+    from deploy_kit.validate.structural.validators import helm_template
 
     chart = resource_dir("charts") / CHART
     release = yaml.safe_load(values.read_text(encoding="utf-8"))["model"]["servedModelName"]

@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from deploy_kit.renderer.helm_values import HelmValues, consistency_problems
-from deploy_kit.validate.crd import BUNDLED_CRD_DIR
+from deploy_kit.validate.structural.crd import BUNDLED_CRD_DIR
 from tests.helpers import one, walk
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from deploy_kit.validate.tools import PINS_FILE, TOOLS, find_tool, load_pins, tool_available
+from deploy_kit.validate.structural.tools import (
+    PINS_FILE,
+    TOOLS,
+    find_tool,
+    load_pins,
+    tool_available,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "install-tools.sh"

@@ -19,13 +19,14 @@ from deploy_kit.cli.main import main
 from deploy_kit.errors import PlanError
 from deploy_kit.renderer import render_bundle
 from deploy_kit.spec import Knobs
-from deploy_kit.validate import structural, tools
-from deploy_kit.validate.crd import BUNDLED_CRD_DIR
 from deploy_kit.validate.discover import packaged_chart
 from deploy_kit.validate.findings import Finding
 from deploy_kit.validate.lint import HELM_API_VERSIONS, lint_paths
 from deploy_kit.validate.report import LintReport
-from deploy_kit.validate.tools import tool_available
+from deploy_kit.validate.structural import tools
+from deploy_kit.validate.structural import validators as structural
+from deploy_kit.validate.structural.crd import BUNDLED_CRD_DIR
+from deploy_kit.validate.structural.tools import tool_available
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures" / "lint"
@@ -131,7 +132,7 @@ def test_bad_fixture_domain_rules_without_tools(path: Path) -> None:
 
 
 def test_every_domain_rule_has_a_kubernetes_or_compose_fixture() -> None:
-    from deploy_kit.validate.facts import RULES
+    from deploy_kit.validate.rules.facts import RULES
 
     marked: dict[str, set[str]] = {}
     for path in bad_files("k8s", "compose", "docker", "hardware"):

@@ -12,11 +12,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deploy_kit.catalog import Catalog
-from deploy_kit.validate.crd import BUNDLED_CRD_DIR, bundled_crds, bundled_crds_for, load_crds
 from deploy_kit.validate.documents import parse_yaml_docs
 from deploy_kit.validate.findings import Finding
 from deploy_kit.validate.lint import lint_paths
 from deploy_kit.validate.placeholders import first_placeholder, parse_documents, split_documents
+from deploy_kit.validate.structural.crd import (
+    BUNDLED_CRD_DIR,
+    bundled_crds,
+    bundled_crds_for,
+    load_crds,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 REAL = REPO / "tests" / "fixtures" / "lint" / "real"
@@ -399,7 +404,7 @@ def test_kuberay_replicas_as_kuberay_counts_them(tmp_path: Path) -> None:
 
 
 def test_shell_words_expand_from_env_and_lws() -> None:
-    from deploy_kit.validate.invocations import Where, expand_shell, find_vllm, ray_start
+    from deploy_kit.validate.invocations.base import Where, expand_shell, find_vllm, ray_start
 
     known = {"DP_SIZE_LOCAL": "8", "LWS_GROUP_SIZE": "2"}
     assert expand_shell("$((LWS_GROUP_SIZE * DP_SIZE_LOCAL))", known) == "16"
@@ -698,7 +703,7 @@ def test_another_executor_on_a_ray_node_is_counted_per_pod(tmp_path: Path) -> No
 
 
 def test_shell_arithmetic_is_bounded() -> None:
-    from deploy_kit.validate.invocations import expand_shell
+    from deploy_kit.validate.invocations.base import expand_shell
 
     long = "$((" + "1+" * 50_000 + "1))"
     assert expand_shell(long, {}) == long  # left alone, not evaluated (nor a RecursionError)
@@ -742,7 +747,7 @@ _SHELLISH = st.text(alphabet="$(){}*+-/ %019AZ_az=;&|\"'\n\\:", max_size=60)
 
 @given(_SHELLISH)
 def test_shell_expansion_never_crashes(script: str) -> None:
-    from deploy_kit.validate.invocations import Where, expand_shell, find_vllm
+    from deploy_kit.validate.invocations.base import Where, expand_shell, find_vllm
 
     assert isinstance(expand_shell(script, {"A": "2", "Z": "x"}), str)
     found = find_vllm(["sh", "-c", "A=1; " + script + " vllm serve m"], [Where("f")] * 3)

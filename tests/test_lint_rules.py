@@ -8,22 +8,22 @@ from pathlib import Path
 
 import pytest
 
-from deploy_kit.validate.crd import BUNDLED_CRD_DIR
 from deploy_kit.validate.discover import discover
-from deploy_kit.validate.facts import RULES
 from deploy_kit.validate.findings import Finding
-from deploy_kit.validate.invocations import (
+from deploy_kit.validate.invocations.base import (
     EnvVar,
     Where,
     expand_k8s,
     find_vllm,
     shell_commands,
 )
-from deploy_kit.validate.invocations_compose import duration_s, size_bytes
-from deploy_kit.validate.invocations_docker import dockerfile_containers, instructions
-from deploy_kit.validate.invocations_k8s import quantity_bytes
+from deploy_kit.validate.invocations.compose import duration_s, size_bytes
+from deploy_kit.validate.invocations.docker import dockerfile_containers, instructions
+from deploy_kit.validate.invocations.k8s import quantity_bytes
 from deploy_kit.validate.lint import lint_paths
 from deploy_kit.validate.report import to_json
+from deploy_kit.validate.rules.facts import RULES
+from deploy_kit.validate.structural.crd import BUNDLED_CRD_DIR
 from deploy_kit.vllm import argv as vllm
 
 W = Where("f")

@@ -16,8 +16,8 @@ import deploy_kit
 from deploy_kit.errors import InputError, PlanError
 from deploy_kit.renderer import RenderOptions, render_files
 from deploy_kit.spec import Knobs, Plan
-from deploy_kit.validate import structural
-from deploy_kit.validate.tools import find_tool, run_tool, tool_available
+from deploy_kit.validate.structural import validators as structural
+from deploy_kit.validate.structural.tools import find_tool, run_tool, tool_available
 from deploy_kit.vllm import argv as vllm
 from deploy_kit.vllm.flags import check_argv
 

@@ -16,8 +16,8 @@ from deploy_kit.errors import InputError, PlanError
 from deploy_kit.renderer import RenderOptions, render_files
 from deploy_kit.renderer.docker import HEAD_SHELL_REF
 from deploy_kit.spec import Knobs, Plan
-from deploy_kit.validate import structural
-from deploy_kit.validate.tools import tool_available
+from deploy_kit.validate.structural import validators as structural
+from deploy_kit.validate.structural.tools import tool_available
 from deploy_kit.vllm import argv as vllm
 from deploy_kit.vllm.flags import check_argv
 

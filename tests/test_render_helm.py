@@ -32,8 +32,13 @@ from deploy_kit.renderer.context import build_context, header_lines
 from deploy_kit.renderer.helm import CHART, helm_values
 from deploy_kit.renderer.helm_values import HelmValues, consistency_problems
 from deploy_kit.spec import Knobs, Plan
-from deploy_kit.validate.structural import YamlDoc, helm_lint, helm_template, parse_yaml_docs
-from deploy_kit.validate.tools import find_tool
+from deploy_kit.validate.structural.tools import find_tool
+from deploy_kit.validate.structural.validators import (
+    YamlDoc,
+    helm_lint,
+    helm_template,
+    parse_yaml_docs,
+)
 from deploy_kit.vllm import argv as vllm
 from deploy_kit.vllm import flags as vllm_flags
 

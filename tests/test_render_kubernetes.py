@@ -19,15 +19,15 @@ from deploy_kit.errors import PlanError
 from deploy_kit.renderer import RenderOptions, render_files
 from deploy_kit.renderer.context import build_context, header_lines
 from deploy_kit.spec import Knobs, Plan
-from deploy_kit.validate.crd import BUNDLED_CRD_DIR
 from deploy_kit.validate.findings import Finding
-from deploy_kit.validate.structural import (
+from deploy_kit.validate.structural.crd import BUNDLED_CRD_DIR
+from deploy_kit.validate.structural.tools import find_tool, tool_available
+from deploy_kit.validate.structural.validators import (
     YamlDoc,
     crd_validate_docs,
     k8s_validate_docs,
     parse_yaml_docs,
 )
-from deploy_kit.validate.tools import find_tool, tool_available
 from deploy_kit.vllm import argv as vllm
 from deploy_kit.vllm import flags as vllm_flags
 from tests.helpers import one, walk

@@ -13,9 +13,9 @@ from deploy_kit.cli.main import main
 from deploy_kit.renderer import bundle, render_files
 from deploy_kit.renderer.bundle import MANIFEST, write_bundle
 from deploy_kit.spec import Knobs
-from deploy_kit.validate import tools
 from deploy_kit.validate.documents import parse_yaml_docs
-from deploy_kit.validate.kustomize import build_directly
+from deploy_kit.validate.structural import tools
+from deploy_kit.validate.structural.kustomize import build_directly
 
 FLASH = "deepseek-v4-flash"
 # 1xH100 is too small for V4-Flash; the other three plan (one of them on two nodes).

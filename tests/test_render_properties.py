@@ -26,7 +26,7 @@ from deploy_kit.errors import ExitCode, InputError, PlanError
 from deploy_kit.planner import search as planner
 from deploy_kit.renderer import RenderOptions, render_files
 from deploy_kit.spec import CustomGpu, HardwareFile, HardwareProfile, Knobs, Plan
-from deploy_kit.validate.crd import BUNDLED_CRD_DIR
+from deploy_kit.validate.structural.crd import BUNDLED_CRD_DIR
 from deploy_kit.vllm.flags import check_argv
 
 CATALOG = load_catalog()

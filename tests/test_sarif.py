@@ -11,11 +11,11 @@ import jsonschema
 import pytest
 
 from deploy_kit.cli.main import main
-from deploy_kit.validate.facts import RULES
 from deploy_kit.validate.findings import Finding
 from deploy_kit.validate.lint import lint_paths
 from deploy_kit.validate.report import LintReport, make_report, to_sarif
-from deploy_kit.validate.tools import tool_available
+from deploy_kit.validate.rules.facts import RULES
+from deploy_kit.validate.structural.tools import tool_available
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = REPO / "tests" / "fixtures" / "sarif" / "sarif-2.1.0-rtm.5.json"

@@ -28,7 +28,7 @@ from deploy_kit.cli.main import cli, main
 from deploy_kit.inventory import parse_nvidia_smi_csv
 from deploy_kit.local import up as local
 from deploy_kit.local.docker_client import Backend
-from deploy_kit.validate.crd import BUNDLED_CRD_DIR
+from deploy_kit.validate.structural.crd import BUNDLED_CRD_DIR
 
 CANARY = "hf_dkCanary7f3a9c1e5b2d4680xQ"
 CANARY_B64 = base64.b64encode(CANARY.encode()).decode()

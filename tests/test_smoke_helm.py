@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from deploy_kit.validate.documents import YamlDoc
-from deploy_kit.validate.structural import k8s_validate_docs
+from deploy_kit.validate.structural.validators import k8s_validate_docs
 from deploy_kit.version import __version__
 from tests.test_helm_chart import MULTI_NODE, Doc, helm_binary, template
 

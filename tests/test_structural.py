@@ -11,15 +11,17 @@ from typing import Any
 import pytest
 
 from deploy_kit.errors import EnvironmentMissing, InputError, LintFailed, ToolMissing
-from deploy_kit.validate import structural, tools
-from deploy_kit.validate.crd import (
+from deploy_kit.validate.findings import Finding
+from deploy_kit.validate.structural import tools
+from deploy_kit.validate.structural import validators as structural
+from deploy_kit.validate.structural.crd import (
     BUNDLED_CRD_DIR,
     crd_validate_docs,
     load_crds,
     structural_to_jsonschema,
 )
-from deploy_kit.validate.findings import Finding
-from deploy_kit.validate.structural import (
+from deploy_kit.validate.structural.tools import ToolResult, find_tool, run_tool, tool_available
+from deploy_kit.validate.structural.validators import (
     YamlDoc,
     compose_config_files,
     hadolint_files,
@@ -31,7 +33,6 @@ from deploy_kit.validate.structural import (
     validate_manifests,
     yamllint_files,
 )
-from deploy_kit.validate.tools import ToolResult, find_tool, run_tool, tool_available
 
 REPO = Path(__file__).resolve().parent.parent
 CRD_DIR = BUNDLED_CRD_DIR
@@ -187,7 +188,8 @@ def test_run_tool_captures_output_and_exit_code() -> None:
 
 def test_importing_the_validators_stays_light() -> None:
     code = (
-        "import sys, deploy_kit.validate.structural, deploy_kit.validate.tools;"
+        "import sys, deploy_kit.validate.structural.validators;"
+        "import deploy_kit.validate.structural.tools;"
         "print(sorted(m for m in ('jsonschema', 'kubernetes') if m in sys.modules))"
     )
     result = run_tool([sys.executable, "-c", code], cwd=REPO)

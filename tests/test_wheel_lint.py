@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from deploy_kit.validate.tools import TOOLS, load_pins
+from deploy_kit.validate.structural.tools import TOOLS, load_pins
 from tests.test_install_tools import wheelhouse_current
 
 REPO = Path(__file__).resolve().parent.parent

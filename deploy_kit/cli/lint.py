@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from deploy_kit.errors import InputError
-from deploy_kit.validate.structural import DEFAULT_K8S_VERSION
+from deploy_kit.validate.structural.validators import DEFAULT_K8S_VERSION
 from deploy_kit.vllm.flags import DEFAULT_VLLM_VERSION
 
 

@@ -48,7 +48,7 @@ def tools(ctx: click.Context, output: str, out: str | None, quiet: bool, check: 
 
 def tool_rows() -> list[dict[str, Any]]:
     """One row per tool; the version probes run concurrently (each is a process start)."""
-    from deploy_kit.validate import tools as t
+    from deploy_kit.validate.structural import tools as t
 
     pins = t.load_pins()
 
@@ -100,8 +100,8 @@ def install(
 ) -> None:
     """Fetch helm and kubectl at their pinned versions (the Python validators come with
     `pip install 'deploy-kit[validators]'`)."""
-    from deploy_kit.validate.tools import locate
-    from deploy_kit.validate.tools_install import install_downloaded
+    from deploy_kit.validate.structural.install import install_downloaded
+    from deploy_kit.validate.structural.tools import locate
 
     done = install_downloaded(
         dest, wheel=wheel, find_links=find_links, no_index=no_index, force=force

@@ -11,23 +11,13 @@ from typing import TypeVar
 from deploy_kit.catalog import load_catalog
 from deploy_kit.errors import InputError
 from deploy_kit.spec import HardwareProfile
-from deploy_kit.validate import structural
-from deploy_kit.validate.crd import bundled_crds_for, crd_key, crd_validate_docs, load_crds
 from deploy_kit.validate.discover import Discovery, LintFile, discover, packaged_chart
 from deploy_kit.validate.documents import MAX_LINT_FILE_BYTES, YamlDoc
-from deploy_kit.validate.domain import check
-from deploy_kit.validate.facts import LintContext
 from deploy_kit.validate.findings import Finding
-from deploy_kit.validate.invocations import Container
-from deploy_kit.validate.invocations_compose import compose_containers
-from deploy_kit.validate.invocations_docker import dockerfile_containers
-from deploy_kit.validate.invocations_k8s import k8s_containers
-from deploy_kit.validate.kustomize import (
-    HELM_API_VERSIONS,
-    helm_docs,
-    kustomization_bases,
-    kustomize_docs,
-)
+from deploy_kit.validate.invocations.base import Container
+from deploy_kit.validate.invocations.compose import compose_containers
+from deploy_kit.validate.invocations.docker import dockerfile_containers
+from deploy_kit.validate.invocations.k8s import k8s_containers
 from deploy_kit.validate.report import (
     LintedFile,
     LintReport,
@@ -35,6 +25,21 @@ from deploy_kit.validate.report import (
     ToolRun,
     make_report,
     sort_key,
+)
+from deploy_kit.validate.rules.facts import LintContext
+from deploy_kit.validate.rules.run import check
+from deploy_kit.validate.structural import validators as structural
+from deploy_kit.validate.structural.crd import (
+    bundled_crds_for,
+    crd_key,
+    crd_validate_docs,
+    load_crds,
+)
+from deploy_kit.validate.structural.kustomize import (
+    HELM_API_VERSIONS,
+    helm_docs,
+    kustomization_bases,
+    kustomize_docs,
 )
 from deploy_kit.vllm.flags import DEFAULT_VLLM_VERSION, load_flags, table_version
 from deploy_kit.yamlio import OpenFailed, read_bounded

@@ -14,8 +14,8 @@ from urllib.parse import quote
 import click
 from pydantic import BaseModel, ConfigDict, Field
 
-from deploy_kit.validate.facts import RULES
 from deploy_kit.validate.findings import Finding, Severity
+from deploy_kit.validate.rules.facts import RULES
 from deploy_kit.version import __version__
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

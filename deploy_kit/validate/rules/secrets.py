@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from deploy_kit.validate.facts import finding
 from deploy_kit.validate.findings import Finding
-from deploy_kit.validate.invocations import Container, EnvVar, VllmCall, symbolic
+from deploy_kit.validate.invocations.base import Container, EnvVar, VllmCall, symbolic
 from deploy_kit.validate.placeholders import placeholder_in
+from deploy_kit.validate.rules.facts import finding
 from deploy_kit.vllm import argv as vllm
 from deploy_kit.vllm.flags import load_flags
 

@@ -8,10 +8,10 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from deploy_kit.validate.domain_k8s import shm_check
-from deploy_kit.validate.facts import Facts, finding
 from deploy_kit.validate.findings import Finding
-from deploy_kit.validate.invocations import Container, symbolic
+from deploy_kit.validate.invocations.base import Container, symbolic
+from deploy_kit.validate.rules.facts import Facts, finding
+from deploy_kit.validate.rules.k8s import shm_check
 from deploy_kit.vllm import argv as vllm
 
 

@@ -6,9 +6,9 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 
-from deploy_kit.validate.facts import MIN_SHM_BYTES, Facts, finding
 from deploy_kit.validate.findings import Finding
-from deploy_kit.validate.invocations import Container, is_vllm_image, symbolic
+from deploy_kit.validate.invocations.base import Container, is_vllm_image, symbolic
+from deploy_kit.validate.rules.facts import MIN_SHM_BYTES, Facts, finding
 from deploy_kit.vllm import argv as vllm
 
 WORKER_INDEX = "LWS_WORKER_INDEX"

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy_kit.validate.documents import YamlDoc
-from deploy_kit.validate.invocations import (
+from deploy_kit.validate.invocations.base import (
     Container,
     EnvVar,
     GpuRequest,
@@ -20,7 +20,7 @@ from deploy_kit.validate.invocations import (
     is_vllm_image,
     looks_like_program,
 )
-from deploy_kit.validate.invocations_k8s import as_int
+from deploy_kit.validate.invocations.k8s import as_int
 from deploy_kit.vllm.argv import SERVE
 from deploy_kit.yamlio import MAX_FILE_BYTES, OpenFailed, read_bounded
 

@@ -10,7 +10,7 @@ from deploy_kit.catalog import Catalog
 from deploy_kit.errors import InputError
 from deploy_kit.spec import Checkpoint, HardwareProfile, LegacyModel, ModelCard
 from deploy_kit.validate.findings import Finding, Severity
-from deploy_kit.validate.invocations import Container, VllmCall, Where, symbolic
+from deploy_kit.validate.invocations.base import Container, VllmCall, Where, symbolic
 from deploy_kit.vllm import argv as vllm
 
 

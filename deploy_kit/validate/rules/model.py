@@ -5,9 +5,9 @@ from __future__ import annotations
 from deploy_kit.planner import memory, perf, rules
 from deploy_kit.planner.candidates import DEFAULT_UTILIZATION, vllm_batch_defaults
 from deploy_kit.spec import HardwareProfile, Layout, parse_tokens
-from deploy_kit.validate.facts import Facts, finding
 from deploy_kit.validate.findings import Finding
-from deploy_kit.validate.invocations import Where, symbolic
+from deploy_kit.validate.invocations.base import Where, symbolic
+from deploy_kit.validate.rules.facts import Facts, finding
 from deploy_kit.vllm import argv as vllm
 from deploy_kit.vllm.flags import load_flags
 

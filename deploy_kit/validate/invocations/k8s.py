@@ -9,7 +9,7 @@ from typing import Any, Literal, TypeGuard
 
 from deploy_kit.errors import InputError
 from deploy_kit.validate.documents import YamlDoc
-from deploy_kit.validate.invocations import (
+from deploy_kit.validate.invocations.base import (
     Container,
     DeclaredLayout,
     EnvVar,

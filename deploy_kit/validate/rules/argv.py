@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from deploy_kit.validate.facts import Facts, finding
 from deploy_kit.validate.findings import Finding
-from deploy_kit.validate.invocations import Container, Where, symbolic
+from deploy_kit.validate.invocations.base import Container, Where, symbolic
+from deploy_kit.validate.rules.facts import Facts, finding
 from deploy_kit.vllm import argv as vllm
 from deploy_kit.vllm.flag_table import (
     RemovedItem,

@@ -7,7 +7,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from deploy_kit.validate.invocations import (
+from deploy_kit.validate.invocations.base import (
     Container,
     EnvVar,
     Probe,
@@ -16,8 +16,8 @@ from deploy_kit.validate.invocations import (
     is_vllm_image,
     looks_like_program,
 )
-from deploy_kit.validate.invocations_compose import duration_s
-from deploy_kit.validate.invocations_k8s import as_int
+from deploy_kit.validate.invocations.compose import duration_s
+from deploy_kit.validate.invocations.k8s import as_int
 from deploy_kit.vllm.argv import SERVE
 
 _DIRECTIVE = re.compile(r"^#\s*escape\s*=\s*(\S)\s*$", re.IGNORECASE)

@@ -50,7 +50,7 @@ CrdRegistry = dict[tuple[str, str], dict[str, CrdVersion]]
 
 
 # CRDs shipped inside the package (sources and pinned versions in crds/SOURCES.md).
-BUNDLED_CRD_DIR = Path(__file__).resolve().parent / "crds"
+BUNDLED_CRD_DIR = Path(__file__).resolve().parents[1] / "crds"
 
 
 def bundled_crds() -> list[Path]:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from deploy_kit.errors import DeployKitError, InputError, LintFailed, ToolMissing
-from deploy_kit.validate.crd import crd_key, crd_validate_docs, crd_validate_one, load_crds
 from deploy_kit.validate.documents import (
     SCHEMA_HINTS,
     YamlDoc,
@@ -24,7 +23,13 @@ from deploy_kit.validate.documents import (
     parse_yaml_docs,
 )
 from deploy_kit.validate.findings import Finding, Severity
-from deploy_kit.validate.tools import ToolResult, find_tool, install_hint, run_tool
+from deploy_kit.validate.structural.crd import (
+    crd_key,
+    crd_validate_docs,
+    crd_validate_one,
+    load_crds,
+)
+from deploy_kit.validate.structural.tools import ToolResult, find_tool, install_hint, run_tool
 
 __all__ = [
     "DEFAULT_K8S_VERSION",

@@ -17,7 +17,7 @@ from typing import Literal
 
 from deploy_kit.errors import EnvironmentMissing, ToolMissing
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 # A dev checkout's validators (make tools). Only looked at when REPO_ROOT really is a checkout:
 # in an installed wheel REPO_ROOT is site-packages, whose .tools/ would mean nothing.
 TOOLS_DIR = REPO_ROOT / ".tools"
@@ -25,7 +25,7 @@ IS_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file()  # site-packages never ho
 # The environment deploy-kit runs in: `pip install 'deploy-kit[validators]'` puts yamllint and
 # hadolint here. Not resolved: a venv's python is a symlink to the base interpreter.
 VENV_BIN = Path(sys.executable).parent
-PINS_FILE = Path(__file__).with_name("tool_pins.txt")
+PINS_FILE = Path(__file__).resolve().parents[1] / "tool_pins.txt"
 DEFAULT_TIMEOUT_S = 120.0
 
 # Where Docker installs the compose plugin; the plugin binary also runs standalone.

@@ -6,8 +6,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from deploy_kit.validate.facts import Facts, finding
 from deploy_kit.validate.findings import Finding
+from deploy_kit.validate.rules.facts import Facts, finding
 from deploy_kit.vllm import argv as vllm
 
 

@@ -15,7 +15,6 @@ import yaml
 
 from deploy_kit.errors import LintFailed, ToolMissing
 from deploy_kit.resources import LWS_API
-from deploy_kit.validate import structural, tools
 from deploy_kit.validate.discover import KUSTOMIZATION_NAMES, LintFile
 from deploy_kit.validate.documents import (
     LINT_SIZE_HINT,
@@ -24,6 +23,8 @@ from deploy_kit.validate.documents import (
     parse_yaml_docs,
 )
 from deploy_kit.validate.findings import Finding
+from deploy_kit.validate.structural import tools
+from deploy_kit.validate.structural import validators as structural
 from deploy_kit.yamlio import OpenFailed, read_bounded
 
 # APIs the chart's optional objects need; helm template renders them only when told they exist.

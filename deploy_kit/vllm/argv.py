@@ -61,6 +61,9 @@ F_ATTENTION_CONFIG = "--attention-config"
 F_COMPILATION_CONFIG = "--compilation-config"
 F_MOE_BACKEND = "--moe-backend"
 F_NO_FLASHINFER_AUTOTUNE = "--disable-flashinfer-autotune"
+# vLLM 0.33's short aliases of the parallel flags (the flag table generated from its parser:
+# catalog/vllm_flags_0.33.0.json, "aliases"); hand-written files use them.
+SHORT_ALIASES = {F_TP: "-tp", F_PP: "-pp", F_DP: "-dp", F_EP: "-ep", F_DP_LOCAL: "-dpl"}
 F_EXECUTOR = "--distributed-executor-backend"
 SERVE = ("vllm", "serve")
 

@@ -521,7 +521,16 @@ def test_screenshot_charts_render(
     found = [*FIGURE_RE.finditer(plan_page), *FIGURE_RE.finditer(cap_page)]
     figures = [m.group(1) for m in found]
     blocks = [m.group(0) for m in found]
-    assert len(blocks) == 2 + 3, figures
+    # The plan page: memory, concurrency and (the planner now always returns a front) the
+    # Pareto chart; the capacity page: cost, memory, concurrency.
+    assert figures == [
+        "fig-memory",
+        "fig-concurrency",
+        "fig-pareto",
+        "fig-cost-0",
+        "fig-memory-0",
+        "fig-concurrency-0",
+    ], figures
     cells, boxes, top, width = [], [], 0, 0
     for block in [*blocks, '<figure class="chart"><svg viewBox="0 0 400 100"></svg></figure>']:
         m = VIEWBOX_RE.search(block)

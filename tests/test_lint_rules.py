@@ -329,6 +329,53 @@ def test_ready_timeout_edges(tmp_path: Path) -> None:
     assert "DK108" not in rules_of(lint_text(tmp_path, "envfrom.yaml", text))
 
 
+@pytest.mark.parametrize(
+    ("extra_args", "env", "expected"),
+    [
+        # One API server starts the engines and waits for them with no deadline.
+        (["--tensor-parallel-size=8"], "", []),
+        (["--data-parallel-size=8", "--api-server-count=1"], "", []),
+        (["--data-parallel-size=8", "--data-parallel-external-lb"], "", []),
+        (["--data-parallel-size=8", "--data-parallel-rank=0"], "", []),
+        # Several API servers wait VLLM_ENGINE_READY_TIMEOUT_S for the engines.
+        (["--tensor-parallel-size=8", "--api-server-count=4"], "", ["error"]),
+        (["--tensor-parallel-size=8", "-asc", "2"], "", ["error"]),
+        (["--data-parallel-size=8"], "", ["error"]),  # defaults to one per DP rank
+        (["--data-parallel-size=8", "--data-parallel-hybrid-lb"], "", []),  # local DP 1
+        (
+            ["-dp", "16", "--data-parallel-size-local=8", "--data-parallel-start-rank=0"],
+            "",
+            ["error"],  # hybrid by start rank: one API server per local rank
+        ),
+        (["--data-parallel-size=8", "--data-parallel-multi-port-external-lb"], "", ["error"]),
+        (["--tensor-parallel-size=8"], "- {name: VLLM_USE_RUST_FRONTEND, value: '1'}", ["error"]),
+        (["--tensor-parallel-size=8"], "- {name: VLLM_USE_RUST_FRONTEND, value: '0'}", []),
+        # The count is left to the shell: the timeout may not apply, so a warning.
+        (["--tensor-parallel-size=8", "--api-server-count=$(N)"], "", ["warning"]),
+        (
+            ["--tensor-parallel-size=8", "--api-server-count=4"],
+            "- {name: VLLM_ENGINE_READY_TIMEOUT_S, value: '900'}",
+            ["error"],  # set, but shorter than Pro's load
+        ),
+        (
+            ["--tensor-parallel-size=8"],
+            "- {name: VLLM_ENGINE_READY_TIMEOUT_S, value: '3600.0'}",
+            ["error"],  # vLLM reads it with int(): the server does not start
+        ),
+        (["--data-parallel-size=8", "--headless"], "", []),
+    ],
+)
+def test_ready_timeout_follows_the_api_server_count(
+    tmp_path: Path, extra_args: list[str], env: str, expected: list[str]
+) -> None:
+    """DK108 fires where vLLM 0.33 applies VLLM_ENGINE_READY_TIMEOUT_S to the load: API servers
+    started beside the engines (more than one, multi-port, Rust frontend), not a lone one."""
+    pro = [a.replace("Flash", "Pro") for a in FLASH_ARGS] + ["--enable-expert-parallel"]
+    text = deployment(pro + extra_args, env=env)
+    found = [f for f in lint_text(tmp_path, "t.yaml", text) if f.rule == "DK108"]
+    assert [f.severity for f in found] == expected, [f.message for f in found]
+
+
 def test_image_edges(tmp_path: Path) -> None:
     args = [*FLASH_ARGS, "--data-parallel-size=8", "--enable-expert-parallel"]
     digest = "vllm/vllm-openai@sha256:" + "a" * 64

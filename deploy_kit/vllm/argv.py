@@ -34,6 +34,10 @@ F_DP_ADDRESS = "--data-parallel-address"
 F_DP_RPC_PORT = "--data-parallel-rpc-port"
 F_DP_START_RANK = "--data-parallel-start-rank"
 F_DP_HYBRID_LB = "--data-parallel-hybrid-lb"
+F_DP_EXTERNAL_LB = "--data-parallel-external-lb"
+F_DP_MULTI_PORT_LB = "--data-parallel-multi-port-external-lb"
+F_DP_RANK = "--data-parallel-rank"
+F_API_SERVERS = "--api-server-count"
 F_EP = "--enable-expert-parallel"
 F_NNODES = "--nnodes"
 F_NODE_RANK = "--node-rank"
@@ -60,6 +64,7 @@ F_SPECULATIVE = "--speculative-config"
 F_ATTENTION_CONFIG = "--attention-config"
 F_COMPILATION_CONFIG = "--compilation-config"
 F_MOE_BACKEND = "--moe-backend"
+F_KV_TRANSFER_CONFIG = "--kv-transfer-config"
 F_NO_FLASHINFER_AUTOTUNE = "--disable-flashinfer-autotune"
 # vLLM 0.33's short aliases of the parallel flags (the flag table generated from its parser:
 # catalog/vllm_flags_0.33.0.json, "aliases"); hand-written files use them.
@@ -74,6 +79,9 @@ KV_CACHE_DTYPE = "fp8"
 BLOCK_SIZE = 256
 
 ENV_READY_TIMEOUT = "VLLM_ENGINE_READY_TIMEOUT_S"
+# Either one switches `vllm serve` to the Rust frontend, which waits for the engines like a
+# second API server does (vLLM 0.33 envs.py, rust_frontend_path).
+ENV_RUST_FRONTEND = ("VLLM_USE_RUST_FRONTEND", "VLLM_USE_RUST_BENCH")
 ENV_API_KEY = "VLLM_API_KEY"
 ENV_HF_TOKEN = "HF_TOKEN"
 ENV_HOST_IP = "VLLM_HOST_IP"

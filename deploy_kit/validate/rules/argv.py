@@ -157,6 +157,14 @@ def removed_env_rule(c: Container, lint_version: str = vllm.PINNED_VLLM) -> list
     return out
 
 
+def _prefill_only(f: Facts) -> bool:
+    """A disaggregated prefill server (kv_role kv_producer): the router discards its reply and
+    the decode server answers the client, so the parsers belong there (vLLM's disaggregated
+    prefill examples and llm-d's P/D guides start the prefill side without them)."""
+    config = f.call.parsed.json_value(vllm.F_KV_TRANSFER_CONFIG)
+    return config is not None and config.get("kv_role") == "kv_producer"
+
+
 def v4_flags_rule(f: Facts) -> list[Finding]:
     """DK113: the cache layout, tokenizer and parsers DeepSeek V4 needs."""
     if not f.is_v4:
@@ -176,7 +184,7 @@ def v4_flags_rule(f: Facts) -> list[Finding]:
                 )
             )
     chat = f.checkpoint.chat if f.checkpoint is not None else "base" not in (f.model or "").lower()
-    if f.headless or not chat:
+    if f.headless or not chat or _prefill_only(f):
         return out
     auto_tool = f.call.parsed.switch(vllm.F_AUTO_TOOL) is True
     for flag in (vllm.F_TOOL_PARSER, vllm.F_REASONING_PARSER):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from deploy_kit.planner import memory, perf, rules
 from deploy_kit.planner.candidates import DEFAULT_UTILIZATION, vllm_batch_defaults
 from deploy_kit.spec import HardwareProfile, Layout, parse_tokens
-from deploy_kit.validate.findings import Finding
+from deploy_kit.validate.findings import Finding, Severity
 from deploy_kit.validate.invocations.base import Where, symbolic
 from deploy_kit.validate.rules.facts import Facts, finding
 from deploy_kit.vllm import argv as vllm
@@ -194,41 +194,88 @@ def probe_rule(f: Facts, load: int) -> list[Finding]:
     ]
 
 
+def api_server_count(f: Facts) -> int | None:
+    """How many API server processes `vllm serve` starts, as vLLM 0.33 decides it
+    (entrypoints/cli/serve.py, ServeSubcommand.cmd): --api-server-count when given; else 0
+    headless, 1 for external or multi-port load balancing, the local DP size for hybrid load
+    balancing (--data-parallel-hybrid-lb, or --data-parallel-start-rank alone), the DP size
+    otherwise. None when a value it depends on is left to the shell."""
+    if f.headless:
+        return 0
+    if f.given(vllm.F_API_SERVERS):
+        return f.int_flag(vllm.F_API_SERVERS, None)
+    multi_port = f.call.parsed.switch(vllm.F_DP_MULTI_PORT_LB) is True
+    external = f.call.parsed.switch(vllm.F_DP_EXTERNAL_LB) is True or f.given(vllm.F_DP_RANK)
+    if multi_port or external:
+        return 1
+    if f.hybrid_lb or f.given(vllm.F_DP_START_RANK):
+        return None if f.dp_local is None else f.dp_local or 1
+    return f.dp
+
+
+def ready_timeout_bounds_load(f: Facts) -> bool | None:
+    """Whether VLLM_ENGINE_READY_TIMEOUT_S bounds the engines' load, per vLLM 0.33's source.
+    A single Python API server starts the engines itself and waits for them with no deadline
+    (v1/engine/utils.py, wait_for_engine_startup). API servers started beside the engines (more
+    than one, the multi-port supervisor's, or the Rust frontend) wait for each engine's first
+    message on the input socket for that long (v1/engine/core_client.py, MPClient.__init__):
+    every timeout report upstream comes from such a process (ApiServer_N in vllm issues 27444,
+    32116 and 35547). None when the count is left to the shell."""
+    if f.call.parsed.switch(vllm.F_DP_MULTI_PORT_LB) is True:
+        return True
+    for name in vllm.ENV_RUST_FRONTEND:
+        is_set, value = f.container.env_value(name)
+        if is_set and (value is None or symbolic(value) or value.strip() not in ("", "0")):
+            return True
+    count = api_server_count(f)
+    return None if count is None else count > 1
+
+
 def ready_timeout_rule(f: Facts, load: int) -> list[Finding]:
-    """DK108: the API server waits for the engines at least as long as they take to load."""
+    """DK108: the API servers wait for the engines at least as long as they take to load."""
     c = f.container
     if f.headless:
         return []
     is_set, value = c.env_value(vllm.ENV_READY_TIMEOUT)
     name = vllm.ENV_READY_TIMEOUT
-    if is_set:
-        if value is None or symbolic(value):
-            return []
+    timeout: int | None = None
+    if is_set and value is not None and not symbolic(value):
         try:
-            timeout = float(value)
+            timeout = int(value)  # vLLM reads it with int(): "600.0" stops the server
         except ValueError:
-            return [finding("DK108", _env_where(f), f"{c.label}: {name}={value!r} is not a number")]
-        if timeout < load:
-            return [
-                finding(
-                    "DK108",
-                    _env_where(f),
-                    f"{c.label}: {name}={value} is shorter than "
-                    f"the estimated load time of {load} s ({_load_note(f)})",
-                )
-            ]
-        return []
+            message = f"{c.label}: {name}={value!r} is not a whole number of seconds"
+            return [finding("DK108", _env_where(f), message)]
+    bounded = ready_timeout_bounds_load(f)
+    if bounded is False:
+        return []  # one API server owns the engines and waits for them without a deadline
+    # Unknown API server count: the timeout may not apply, so never more than a warning.
+    severity: Severity = "error" if bounded else "warning"
+    because = "" if bounded else " if it starts more than one API server"
+    if is_set:
+        if timeout is None or timeout >= load:
+            return []
+        return [
+            finding(
+                "DK108",
+                _env_where(f),
+                f"{c.label}: {name}={value} is shorter than the estimated load time of "
+                f"{load} s ({_load_note(f)}){because}",
+                severity=severity,
+            )
+        ]
     if not c.env_complete:
         return []  # envFrom or an unread env file may set it
     where = f.start
+    servers = _api_servers_note(f)
     if load > DEFAULT_READY_TIMEOUT_S:
         return [
             finding(
                 "DK108",
                 where,
-                f"{c.label}: {name} is unset, so vLLM gives up after "
+                f"{c.label}: {name} is unset, so {servers} give up after "
                 f"{DEFAULT_READY_TIMEOUT_S} s; estimated load time {load} s "
-                f"({_load_note(f)})",
+                f"({_load_note(f)}){because}",
+                severity=severity,
             )
         ]
     if 2 * load > DEFAULT_READY_TIMEOUT_S:
@@ -236,13 +283,18 @@ def ready_timeout_rule(f: Facts, load: int) -> list[Finding]:
             finding(
                 "DK108",
                 where,
-                f"{c.label}: {name} is unset (vLLM waits "
+                f"{c.label}: {name} is unset ({servers} wait "
                 f"{DEFAULT_READY_TIMEOUT_S} s); the estimated load time of {load} s "
                 "leaves little margin for a cold cache or slow disk",
                 severity="warning",
             )
         ]
     return []
+
+
+def _api_servers_note(f: Facts) -> str:
+    count = api_server_count(f)
+    return f"its {count} API servers" if count and count > 1 else "the API servers"
 
 
 def _async_flag(f: Facts) -> str:

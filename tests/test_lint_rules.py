@@ -308,6 +308,48 @@ def test_compose_replicas_on_disjoint_devices_are_not_unjoined(tmp_path: Path) -
     assert rules_of(findings, "error") == []
 
 
+@pytest.mark.parametrize(
+    ("second", "unjoined"),
+    [
+        ("container_name: llm, ports: ['8000:8000']", False),  # same container_name
+        ("container_name: other, ports: ['${PORT:-8000}:80']", False),  # same host port
+        ("container_name: other, ports: ['127.0.0.1:9000:80']", True),
+        ("container_name: other", True),
+    ],
+)
+def test_compose_alternative_services_are_not_unjoined(
+    tmp_path: Path, second: str, unjoined: bool
+) -> None:
+    """Services compose cannot run together (one container_name or one published host port:
+    a file offering one service per accelerator) are alternatives, not unjoined engines."""
+    args = json.dumps(["--model", "Qwen/Qwen3-8B"])
+    text = (
+        "services:\n"
+        f"  a: {{image: vllm/vllm-openai:v0.33.0, command: {args}, container_name: llm,"
+        " ports: ['${PORT:-8000}:80', '8000:8000']}\n"
+        f"  b: {{image: vllm/vllm-openai:v0.33.0, command: {args}, {second}}}\n"
+    )
+    assert ("DK117" in rules_of(lint_text(tmp_path, "compose.yaml", text))) is unjoined
+
+
+@pytest.mark.parametrize(
+    ("image", "command", "linted"),
+    [
+        ("opea/vllm-rocm:1.3", "--model m --swap-space 16", True),
+        ("public.ecr.aws/q9t5s3a7/vllm-cpu-release-repo:v0.10.1", "--model m --bogus", True),
+        ("myorg/vllm-wrapper:1", "serve --bogus", False),  # not vLLM's --model first
+        ("ghcr.io/huggingface/text-embeddings-inference:1.7", "--model m --bogus", False),
+    ],
+)
+def test_third_party_vllm_images_given_flags_only(
+    tmp_path: Path, image: str, command: str, linted: bool
+) -> None:
+    """An image named after vLLM given `--model ...` and no entrypoint hands the flags to
+    vLLM's server (OPEA's vllm-rocm, the CPU release images): its flags are checked."""
+    text = f"services:\n  s: {{image: '{image}', command: '{command}'}}\n"
+    assert ("DK100" in rules_of(lint_text(tmp_path, "compose.yaml", text))) is linted
+
+
 def test_shm_and_probes_edges(tmp_path: Path) -> None:
     args = [*FLASH_ARGS, "--data-parallel-size=8", "--enable-expert-parallel"]
     text = deployment(args, shm=False, pod_extra="hostIPC: true")

@@ -219,6 +219,21 @@ def is_vllm_image(image: str | None) -> bool:
     return bool(image) and VLLM_IMAGE.search(image or "") is not None
 
 
+def _repository_name(image: str) -> str:
+    """`registry/org/name:tag@digest` -> `name`."""
+    name = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    return name.split(":", 1)[0].lower()
+
+
+def runs_vllm_server(image: str | None, first_arg: str | None) -> bool:
+    """Whether a container with no command of its own hands its arguments to vLLM's server:
+    vLLM's images, or a third-party build named after vLLM (opea/vllm-rocm, the vLLM CPU
+    release images) given vLLM's `--model` first, which no other program there would take."""
+    if is_vllm_image(image):
+        return True
+    return bool(image) and "vllm" in _repository_name(image or "") and first_arg == "--model"
+
+
 def looks_like_program(token: str) -> bool:
     """Whether an argument names a program (a shell, python, vllm, ray, a script) rather than
     a model or a flag: given as args to an image whose ENTRYPOINT is `vllm serve`, it is run

@@ -17,8 +17,8 @@ from deploy_kit.validate.invocations.base import (
     Shm,
     Where,
     find_vllm,
-    is_vllm_image,
     looks_like_program,
+    runs_vllm_server,
 )
 from deploy_kit.validate.invocations.k8s import as_int
 from deploy_kit.vllm.argv import SERVE
@@ -132,12 +132,38 @@ def _service(doc: YamlDoc, name: str, spec: dict[str, Any], base: Path, version:
         shell_error=found.shell_error,
         group=doc.file,
         service=name,
-        extra={"project": project},
+        extra={
+            "project": project,
+            "container_name": str(spec.get("container_name") or ""),
+            "host_ports": ",".join(_host_ports(spec.get("ports"))),
+        },
         ray=found.ray,
         pods=_replicas(spec),
         max_pods=_replicas(spec),
         program_in_args=program_in_args,
     )
+
+
+_CONTAINER_PORT = re.compile(r":(?:\d+(?:-\d+)?|\$\{[^}]*\})(?:/\w+)?$")
+_HOST_IP = re.compile(r"^(?:[\d.]+|\[[0-9a-fA-F:]*\]):")
+
+
+def _host_ports(ports: Any) -> list[str]:
+    """The host ports a service publishes, as written (`${PORT:-8008}`, `8000`, `8000-8001`):
+    the short form `[IP:]HOST:CONTAINER[/proto]` and the long form's `published`."""
+    out: list[str] = []
+    for item in ports if isinstance(ports, list) else []:
+        if isinstance(item, dict):
+            published = item.get("published")
+            if published is not None:
+                out.append(str(published))
+            continue
+        text = str(item)
+        m = _CONTAINER_PORT.search(text)
+        if m is None or m.start() == 0:
+            continue  # a container port only: docker picks a free host port
+        out.append(_HOST_IP.sub("", text[: m.start()]))
+    return out
 
 
 def _replicas(spec: dict[str, Any]) -> int | None:
@@ -169,7 +195,7 @@ def _argv(
     (`vllm serve`) already runs (then the command is read as the one meant)."""
     entry, entry_wheres = _tokens(doc, (*path, "entrypoint"), spec.get("entrypoint"))
     command, command_wheres = _tokens(doc, (*path, "command"), spec.get("command"))
-    if "entrypoint" not in spec and is_vllm_image(image):
+    if "entrypoint" not in spec and runs_vllm_server(image, command[0] if command else None):
         if command and looks_like_program(command[0]):
             return command, command_wheres, command_wheres[0]
         entry = list(SERVE)

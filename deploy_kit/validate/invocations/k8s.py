@@ -23,8 +23,8 @@ from deploy_kit.validate.invocations.base import (
     Where,
     expand_k8s,
     find_vllm,
-    is_vllm_image,
     looks_like_program,
+    runs_vllm_server,
 )
 from deploy_kit.vllm.argv import SERVE
 from deploy_kit.yamlio import parse_yaml
@@ -453,8 +453,8 @@ def _argv(
     command = _list(spec.get("command"))
     args = _list(spec.get("args"))
     program_in_args = None
-    if not command and is_vllm_image(image):
-        first = str(args[0]) if args and not isinstance(args[0], dict | list) else ""
+    first = str(args[0]) if args and not isinstance(args[0], dict | list) else ""
+    if not command and runs_vllm_server(image, first):
         if looks_like_program(first):
             # `vllm serve python3 -m ...`: the image's ENTRYPOINT is already the server, so
             # args that name a program are a mistake; read them as the command meant.

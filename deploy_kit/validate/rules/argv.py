@@ -125,8 +125,8 @@ def image_rule(c: Container) -> list[Finding]:
             finding(
                 "DK111",
                 c.image_where,
-                f"{c.label}: image {image!r} uses `latest`; "
-                "nodes pulling at different times run different vLLM versions",
+                f"{c.label}: image {image!r} uses `latest`; nodes pulling at different "
+                f"times run different {'vLLM versions' if c.vllm else 'versions of it'}",
             )
         ]
     return []

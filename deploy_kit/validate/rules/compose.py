@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from deploy_kit.validate.findings import Finding
+from deploy_kit.validate.invocations.base import Container, symbolic
 from deploy_kit.validate.rules.facts import Facts, finding
 from deploy_kit.vllm import argv as vllm
 
@@ -62,6 +63,8 @@ def _unjoined(facts: Sequence[Facts]) -> list[Finding]:
                 continue
             first = servers[0].container.service
             for other in servers[1:]:
+                if _alternatives(servers[0].container, other.container):
+                    continue
                 out.append(
                     finding(
                         "DK117",
@@ -72,6 +75,19 @@ def _unjoined(facts: Sequence[Facts]) -> list[Finding]:
                     )
                 )
     return out
+
+
+def _alternatives(a: Container, b: Container) -> bool:
+    """Two services compose cannot run together, as in files that offer a service per
+    accelerator and let the reader pick one: one literal container_name (the second fails
+    with "container name already in use") or one published host port (the second cannot bind
+    it; the same expression, `${PORT:-8008}`, is the same port)."""
+    name_a, name_b = a.extra.get("container_name", ""), b.extra.get("container_name", "")
+    if name_a and name_a == name_b and not symbolic(name_a):
+        return True
+    ports_a = set(filter(None, a.extra.get("host_ports", "").split(",")))
+    ports_b = set(filter(None, b.extra.get("host_ports", "").split(",")))
+    return bool(ports_a & ports_b)
 
 
 def _disjoint_devices(servers: Sequence[Facts]) -> bool:

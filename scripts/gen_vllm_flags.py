@@ -765,6 +765,9 @@ def corpus(table: dict[str, Any]) -> list[dict[str, Any]]:
         ["--enable-auto-tool-choice", "--tool-call-parser", "hermes"],
         ["--port", "8000", "--port", "9000"],
         ["--compilation-config", '{"mode": 3}', "-cc.mode=0"],
+        ["--compilation-config", "3"],  # production-stack's GIE example (a bare level)
+        ["--max-num-seq", "8"],  # the same file: an abbreviation argparse completes
+        ["--api-server-count", "4", "--data-parallel-hybrid-lb"],
         ["--kv-transfer-config", '{"kv_connector": "NixlConnector", "kv_role": "kv_both"}'],
         ["--tensor-parallel-size=8", "--data-parallel-size=2", "--enable-expert-parallel"],
         ["--served-model-name=a", "b"],

@@ -428,3 +428,62 @@ def test_local_env_and_plan_files_are_read_within_the_bound(
     # A plan.json that cannot be read leaves `down` with the folder's name, never a hang.
     assert cli_local._bundle_identity(bundle)[0] == up.project_name("bundle")
     assert not {os.path.realpath(fifo), os.path.realpath(bundle / "plan.json")} & set(opened)
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        # More values than 5,000 large nodes hold (8 MB, under the 64 MiB JSON bound).
+        ('{"items": [' + ",".join(["0"] * 4_000_001) + "]}", "more than 4,000,000 values"),
+        ('{"items": ' + "[" * 5000 + "]" * 5000 + "}", "nested deeper than 64 levels"),
+        ('{"items": ' + "[" * 70 + "]" * 70 + "}", "nested deeper than 64 levels"),
+        (None, "over the limit of 64.0 MiB"),  # a sparse 100 MB file, refused by its size
+    ],
+)
+def test_json_node_list_is_read_within_the_shared_bounds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, needle: str
+) -> None:
+    """`discover --from-file nodes.json` takes up to 64 MiB (a 5,000-node cluster); its parse
+    work is bounded too, and the message names what it hit, never aliases."""
+    path = tmp_path / "nodes.json"
+    if content is None:
+        with path.open("wb") as fh:
+            fh.truncate(HUNDRED_MB)
+    else:
+        path.write_text(content, encoding="utf-8")
+    code = main(["discover", "--from-file", str(path), "--out", str(tmp_path / "p.yaml")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert needle in err and "alias" not in err and "Traceback" not in err, err
+    assert not (tmp_path / "p.yaml").exists()
+
+
+@pytest.mark.parametrize("name", ["text-100mb", "fifo", "dev-zero"])
+def test_render_refuses_a_hostile_manifest_before_planning(
+    name: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    opened: list[str],
+) -> None:
+    """`render --out DIR` over a bundle whose manifest is hostile stops before the planner
+    runs, by stat alone, and writes nothing."""
+    import deploy_kit.cli.render as cli_render
+
+    def planned(*_: object) -> None:
+        raise AssertionError("the planner ran before the manifest was checked")
+
+    monkeypatch.setattr(cli_render, "make_plan", planned)
+    make, needle, _ = INPUTS[name]
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    path = make(tmp_path)
+    (bundle / MANIFEST).symlink_to(path)
+    before = _snapshot(tmp_path)
+    opened.clear()
+    code = main(["render", "-t", "compose", "--out", str(bundle)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert MANIFEST in err and needle in err and "Traceback" not in err, err
+    assert os.path.realpath(path) not in opened
+    assert _snapshot(tmp_path) == before

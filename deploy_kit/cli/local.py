@@ -214,6 +214,9 @@ def up(
         _dry_run(kw, detect, out_dir, options, timeout, not no_smoke)
         return
 
+    from deploy_kit.renderer.bundle import check_manifest, write_bundle
+
+    check_manifest(out_dir)  # a hostile manifest is refused before anything else is asked
     backend = backend_factory()
     facts = backend.engine_facts()  # first, so a missing engine leaves nothing behind
     prefix, compose_version = backend.compose()
@@ -234,8 +237,6 @@ def up(
     for result in results:
         _err(result.line(), quiet and result.ok)
     local.raise_first_failure(results)
-
-    from deploy_kit.renderer.bundle import write_bundle
 
     report = write_bundle(out_dir, files, force=force)
     _err(f"wrote {len(report.written)} file(s) to {report.out}", quiet)

@@ -79,6 +79,7 @@ def render(
 ) -> None:
     """Render Dockerfile, compose, Kubernetes and/or Helm values from one plan."""
     from deploy_kit.renderer import render_bundle
+    from deploy_kit.renderer.bundle import check_manifest
 
     models: tuple[str, ...] = kw.pop("model")
     hardware: tuple[str, ...] = kw.pop("hardware_")
@@ -95,6 +96,7 @@ def render(
             raise click.UsageError(f"{flag} given {len(given)} times: add --matrix to render each")
     kw["model"] = models[0] if models else None
     kw["hardware_"] = hardware[0] if hardware else None
+    check_manifest(Path(out))  # a hostile manifest is refused before planning
     plan = make_plan(kw)
     report = render_bundle(plan, target, out, force=force, options=options)
     _warn_api_key(options)  # even with --quiet: turning the key off is always said
@@ -182,6 +184,7 @@ def _render_matrix(
     from deploy_kit.errors import DeployKitError, PinnedKnobError, PlanError
     from deploy_kit.planner import search as planner
     from deploy_kit.renderer import render_bundle
+    from deploy_kit.renderer.bundle import check_manifest
     from deploy_kit.renderer.bundle import batch
 
     given = [flag for key, flag in _SINGLE_ONLY.items() if kw.get(key)]

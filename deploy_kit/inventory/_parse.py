@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from deploy_kit.errors import InputError
+from deploy_kit.yamlio import ParseLimits, check_shape
 
 # Bounds that separate a typo or a corrupted file from any real machine.
 MAX_GPUS_PER_NODE: Final = 256
@@ -95,16 +96,31 @@ def parse_int(value: object, path: str, *, maximum: int, what: str) -> int:
     return number
 
 
+# A node list may be far larger than a deployment file (`kubectl get nodes -o json` of 5,000
+# nodes, the most Kubernetes supports: kubernetes.io/docs/setup/best-practices/cluster-large/).
+# A node in the test fixtures holds ~140 values; its status.images adds up to 50 images (the
+# kubelet's --node-status-max-images default) of ~5 values each, so ~400. Twice that for 5,000
+# nodes bounds the walk; the depth bound is the shared one (a node object nests ~8 levels).
+NODE_LIST_LIMITS: Final = ParseLimits(values=5_000 * 800)
+
+
 def load_json(data: str | bytes, what: str) -> object:
-    """Parse JSON text; a syntax error becomes an InputError at `$` naming `what`."""
+    """Parse JSON text within NODE_LIST_LIMITS; a syntax error becomes an InputError at `$`
+    naming `what`, and too much work one naming the limit it hit."""
     try:
-        return json.loads(data)
+        value = json.loads(data)
     except json.JSONDecodeError as exc:
         raise InputError(
             f"$: {what} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
-    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+    except RecursionError:
+        raise InputError(
+            f"$: {what} is nested deeper than {NODE_LIST_LIMITS.depth} levels"
+        ) from None
+    except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"$: {what} is not valid JSON ({exc})") from None
+    check_shape(value, f"$: {what}", limits=NODE_LIST_LIMITS, aliases=0)
+    return value
 
 
 def decode_json(text: object, what: str) -> object:

@@ -45,6 +45,12 @@ def _check_rel(path: str) -> None:
         raise InputError(f"refusing to write outside the bundle: {path!r}")
 
 
+def check_manifest(out: Path) -> None:
+    """Refuse a bundle directory whose manifest is oversized, not a regular file or damaged,
+    before any work is spent on what would be written there (render checks it before it plans)."""
+    _read_manifest(out)
+
+
 def _read_manifest(out: Path) -> dict[str, str]:
     path = out / MANIFEST
     if not path.exists():

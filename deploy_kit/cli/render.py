@@ -184,7 +184,6 @@ def _render_matrix(
     from deploy_kit.errors import DeployKitError, PinnedKnobError, PlanError
     from deploy_kit.planner import search as planner
     from deploy_kit.renderer import render_bundle
-    from deploy_kit.renderer.bundle import check_manifest
     from deploy_kit.renderer.bundle import batch
 
     given = [flag for key, flag in _SINGLE_ONLY.items() if kw.get(key)]

@@ -69,6 +69,35 @@ def test_the_service_never_selects_the_test_pod(helm: Path) -> None:
     assert not all(pod_labels.get(k) == v for k, v in selector.items())
 
 
+def _admitted(policy: Doc, labels: dict[str, str]) -> bool:
+    """Whether a pod in the release's namespace with `labels` may reach the API port."""
+    for rule in policy["spec"]["ingress"]:
+        if "from" not in rule:
+            return True  # no peers listed: from anywhere
+        for peer in rule["from"]:
+            if set(peer) != {"podSelector"}:
+                continue  # namespace or IP peers say nothing about this pod
+            wanted = peer["podSelector"].get("matchLabels", {})
+            if all(labels.get(k) == v for k, v in wanted.items()):
+                return True
+    return False
+
+
+def test_the_network_policy_admits_the_test_pod(helm: Path) -> None:
+    """With networkPolicy.allowFrom set, `helm test` still reaches the API (the policy admits
+    the hook Pod by its own labels), and nothing else is admitted by that rule."""
+    allow = ("--set", "networkPolicy.allowFrom[0].namespaceSelector.matchLabels.team=ml")
+    docs = template(helm, *allow)
+    policy = next(d for d in docs if d["kind"] == "NetworkPolicy")
+    pod = _hook(docs)
+    assert _admitted(policy, pod["metadata"]["labels"])
+    assert not _admitted(policy, {"app.kubernetes.io/name": "other"})
+    assert _strict_errors(policy) == []
+    off = template(helm, *allow, "--set", "smoke.enabled=false")
+    policy_off = next(d for d in off if d["kind"] == "NetworkPolicy")
+    assert not _admitted(policy_off, pod["metadata"]["labels"])
+
+
 def test_hook_values_place_image_timeout_and_embeddings(helm: Path) -> None:
     pod = _hook(
         template(

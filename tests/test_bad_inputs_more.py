@@ -169,7 +169,7 @@ DISCOVER_CASES: dict[str, tuple[Make, str]] = {
     "binary": (text_file("bin.json", b"\x00\x01\x02\xff\xfe"), "binary"),
     "not-utf8": (text_file("latin.yaml", b"items: [\xff\xfe]\n"), "latin.yaml"),
     "huge": (sparse_file("huge.json"), "limit"),
-    "deep-json": (text_file("deep.json", "[" * 5000 + "]" * 5000), "JSON"),
+    "deep-json": (text_file("deep.json", "[" * 5000 + "]" * 5000), "nested"),
     "deep-yaml": (text_file("deep.yaml", "items: " + "[" * 5000 + "]" * 5000), "nested"),
     "alias-bomb": (text_file("bomb.yaml", ALIAS_BOMB), "alias"),
     "top-list": (text_file("list.json", "[1, 2]"), "$"),

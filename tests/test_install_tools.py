@@ -7,6 +7,7 @@ import hashlib
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -283,3 +284,55 @@ def test_example_workflow_pins_its_actions_and_uploads_the_lint_report() -> None
     assert "deploy-kit tools install" in runs and "deploy-kit tools --check" in runs
     report = re.search(r"deploy-kit lint \S+ -o sarif --out (\S+)", runs)
     assert report is not None and report.group(1) == upload["with"]["sarif_file"]
+
+
+WORKFLOW = REPO / "examples" / "github-actions" / "deploy-kit-lint.yml"
+
+
+def _workflow_schema_errors(path: Path) -> str | None:
+    """check-jsonschema against SchemaStore's github-workflow schema (vendored in the package,
+    no network): None when valid, else its report."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
+         str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    return None if proc.returncode == 0 else proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("runs-on:", "run-on:"),
+        ("      - uses: actions/checkout", "      - use: actions/checkout"),
+        ("  pull_request:", "  pull-request:"),
+    ],
+)
+def test_example_workflow_is_a_valid_github_workflow(tmp_path: Path, old: str, new: str) -> None:
+    """The example validates against GitHub's workflow schema, and the check catches a typo of
+    each kind (a job key, a step key, an event), so it is not vacuous."""
+    assert _workflow_schema_errors(WORKFLOW) is None
+    broken = tmp_path / "broken.yml"
+    text = WORKFLOW.read_text(encoding="utf-8")
+    assert old in text
+    broken.write_text(text.replace(old, new, 1), encoding="utf-8")
+    assert _workflow_schema_errors(broken) is not None
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
+def test_example_workflow_scripts_pass_shellcheck(tmp_path: Path) -> None:
+    """Each `run:` block as the runner executes it (bash -e, ${{ }} expressions substituted
+    before the shell sees them) is shellcheck clean."""
+    import yaml
+
+    steps = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))["jobs"]["lint"]["steps"]
+    scripts = [s["run"] for s in steps if "run" in s]
+    assert len(scripts) == 3
+    for i, script in enumerate(scripts):
+        body = re.sub(r"\$\{\{[^}]*\}\}", "expr", script)
+        path = tmp_path / f"step{i}.sh"
+        path.write_text("#!/usr/bin/env bash\nset -e\n" + body, encoding="utf-8")
+        proc = subprocess.run(["shellcheck", str(path)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout

@@ -106,6 +106,40 @@ def test_p90_is_stricter_than_p50(catalog: Catalog) -> None:
     assert p90.performance.percentile == "p90"
 
 
+def test_tpot_p90_spreads_with_prefill_and_narrows_with_long_answers(catalog: Catalog) -> None:
+    """TPOT at p90: the mean when nothing prefills; above it under load, by more for short
+    answers than long ones; and a TPOT SLA at p90 is judged on it, not on the mean."""
+    from deploy_kit.planner import perf, serving
+    from tests.test_calibration import case, rows
+
+    row = next(r for r in rows() if r["gpu"] == "h200" and r["tp"] == 4 and not r["speculative"])
+    d, _ = case(catalog, row)
+    c = perf.constants()
+    long_w = perf.Workload((perf.Shape(4000, 1000),))
+    short_w = perf.Workload((perf.Shape(4000, 100),))
+    assert perf.tpot_p90_ms(d, long_w, c, 30.0, 0.0) == 30.0
+    previous = 0.0
+    for conc in (1, 16, 64, 256):
+        p_long = perf.serve(d, long_w, concurrency=conc, c=c)
+        p_short = perf.serve(d, short_w, concurrency=conc, c=c)
+        assert p_long.tpot_p90_ms >= p_long.tpot_ms
+        spread_long = p_long.tpot_p90_ms / p_long.tpot_ms
+        spread_short = p_short.tpot_p90_ms / p_short.tpot_ms
+        assert spread_short > spread_long  # fewer tokens average fewer prefill interruptions
+        gap = p_long.tpot_p90_ms - p_long.tpot_ms
+        assert gap >= previous  # more load, more prefill in the steps
+        previous = gap
+    busy = perf.serve(d, long_w, concurrency=64, c=c)
+    assert busy.tpot_p90_ms / busy.tpot_ms > 1.05  # not negligible under load
+    # The SLA verdict follows the percentile.
+    loaded = perf.serve(d, long_w, concurrency=256, c=c)
+    limit = (loaded.tpot_ms + loaded.tpot_p90_ms) / 2
+    k50 = Knobs(isl=4000, osl=1000, tpot_ms=limit)
+    assert serving.sla_misses(loaded, k50) == []
+    misses = serving.sla_misses(loaded, k50.model_copy(update={"percentile": "p90"}))
+    assert len(misses) == 1 and "(p90)" in misses[0]
+
+
 def test_ttft_follows_the_prompt_length(catalog: Catalog) -> None:
     hw = catalog.hardware("8xB200")
     short = search.plan(catalog, "deepseek-v4-flash", hw, Knobs(isl=1000, osl=500, concurrency=8))

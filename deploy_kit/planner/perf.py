@@ -180,6 +180,7 @@ class Point:
     request_rate: float
     batch_per_rank: float
     tpot_ms: float
+    tpot_p90_ms: float
     ttft_ms: float
     ttft_p90_ms: float
     tokens_per_s_total: float
@@ -190,6 +191,9 @@ class Point:
 
     def ttft_at(self, percentile: str) -> float:
         return self.ttft_p90_ms if percentile == "p90" else self.ttft_ms
+
+    def tpot_at(self, percentile: str) -> float:
+        return self.tpot_p90_ms if percentile == "p90" else self.tpot_ms
 
 
 # Estimate is kept as the planner's name for a point.
@@ -533,6 +537,7 @@ def _point(
         request_rate=rate * ranks * 1e3,
         batch_per_rank=batch,
         tpot_ms=tpot,
+        tpot_p90_ms=tpot_p90_ms(d, w, c, tpot, share),
         ttft_ms=wait + p50_first,
         ttft_p90_ms=wait * c.p90_wait_factor + p90_first,
         tokens_per_s_total=total,
@@ -541,6 +546,25 @@ def _point(
         prefill_share=share,
         capacity_bound=bound,
     )
+
+
+# The 90th percentile of a standard normal variable.
+Z90 = 1.2816
+
+
+def tpot_p90_ms(d: Deployment, w: Workload, c: Constants, tpot: float, share: float) -> float:
+    """TPOT at the 90th percentile across requests. A request's TPOT is its decode time plus
+    the prefill chunks that land in its steps, over its tokens; the chunks it meets are a
+    Poisson count with mean share x T / q (T its decode time, q one chunk's compute), so its
+    TPOT has standard deviation sqrt(share x T x q) / osl (normal approximation). It is the
+    mean when nothing prefills, and spreads more for short answers and long chunks. The spread
+    of speculative acceptance across requests is not counted (estimate)."""
+    if share <= 0 or w.osl <= 0:
+        return tpot
+    chunks = max(1, math.ceil(w.isl / max(1, d.chunk_tokens)))
+    q = prefill_ms(d, w.isl, c) / chunks
+    decode_time = w.osl * tpot
+    return tpot + Z90 * math.sqrt(share * decode_time * q) / w.osl
 
 
 def load_time_s(weights_per_node_bytes: float) -> int:

@@ -122,8 +122,9 @@ def sla_misses(p: perf.Point, k: Knobs) -> list[str]:
     ttft = p.ttft_at(k.percentile)
     if k.ttft_ms is not None and ttft > k.ttft_ms:
         out.append(f"TTFT {_ms(ttft)} > {_ms(k.ttft_ms)} ({k.percentile})")
-    if k.tpot_ms is not None and p.tpot_ms > k.tpot_ms:
-        out.append(f"TPOT {p.tpot_ms:.1f} ms > {k.tpot_ms:g} ms ({k.percentile})")
+    tpot = p.tpot_at(k.percentile)
+    if k.tpot_ms is not None and tpot > k.tpot_ms:
+        out.append(f"TPOT {tpot:.1f} ms > {k.tpot_ms:g} ms ({k.percentile})")
     return out
 
 
@@ -139,7 +140,7 @@ def sla_distance(p: perf.Point, k: Knobs) -> float:
     if k.ttft_ms is not None:
         worst = max(worst, p.ttft_at(k.percentile) / k.ttft_ms)
     if k.tpot_ms is not None:
-        worst = max(worst, p.tpot_ms / k.tpot_ms)
+        worst = max(worst, p.tpot_at(k.percentile) / k.tpot_ms)
     return worst
 
 

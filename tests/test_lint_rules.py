@@ -513,3 +513,47 @@ def test_crds_found_in_the_linted_paths_are_used(tmp_path: Path) -> None:
     assert [(f.rule, f.path) for f in findings] == [
         ("crd-schema", "spec.leaderWorkerTemplate.sizee")
     ]
+
+
+# --- duplicate keys ----------------------------------------------------------------------------
+
+
+def test_a_key_written_twice_is_an_error_without_the_tools(tmp_path: Path) -> None:
+    """kubectl and helm refuse a mapping key written twice; PyYAML keeps the last silently, so
+    lint reports it itself (yamllint does too, when it runs: one finding remains)."""
+    text = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels:\n"
+        "    model: x\n    app: y\n    model: z\ndata: {}\n"
+    )
+    found = [f for f in lint_text(tmp_path, "cm.yaml", text) if f.rule == "yaml/duplicate-key"]
+    assert len(found) == 1 and found[0].severity == "error" and found[0].line == 8
+    assert "'model' in metadata.labels" in found[0].message and "lines 6 and 8" in found[0].message
+
+
+def test_merge_keys_and_placeholder_documents_are_read_right(tmp_path: Path) -> None:
+    """Repeated `<<` merge keys (compose) are not duplicates; in a file whose first document
+    holds a placeholder, the other documents' duplicates carry their own line numbers."""
+    compose = (
+        "x-a: &a {restart: always}\nx-b: &b {init: true}\n"
+        "services:\n  s:\n    <<: *a\n    <<: *b\n    image: nginx:1.27\n"
+    )
+    assert "yaml/duplicate-key" not in rules_of(lint_text(tmp_path, "compose.yaml", compose))
+    text = (
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {token: {{TOKEN}}}\n"
+        "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  name: b\n"
+    )
+    found = [f for f in lint_text(tmp_path, "two.yaml", text) if f.rule == "yaml/duplicate-key"]
+    assert [(f.line, f.document) for f in found] == [(10, 1)]
+
+
+def test_yamllint_and_lint_report_a_duplicate_once() -> None:
+    from deploy_kit.validate.lint import _finalize
+
+    def at(rule: str, line: int) -> Finding:
+        return Finding(
+            rule=rule, severity="error", message="m", file="f", line=line, source="deploy-kit"
+        )
+
+    ours, theirs = at("yaml/duplicate-key", 8), at("yamllint/key-duplicates", 8)
+    elsewhere = at("yaml/duplicate-key", 9)
+    assert set(_finalize([ours, theirs, elsewhere])) == {theirs, elsewhere}

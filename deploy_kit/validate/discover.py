@@ -17,6 +17,7 @@ from deploy_kit.validate.documents import (
     LINT_SIZE_HINT,
     MAX_LINT_FILE_BYTES,
     YamlDoc,
+    duplicate_key_findings,
     parse_yaml_docs,
 )
 from deploy_kit.validate.findings import Finding
@@ -225,6 +226,7 @@ def _classify_yaml(
             kind = "kustomization"
         kind = (_kind_of(path, good, bundle) or kind) if good and broken else kind
         docs = tuple(good) if broken else ()
+        out.findings += duplicate_key_findings(docs)
         out.files.append(LintFile(path, kind, docs, parsed=False, bundle=bundle))
         return
     except RecursionError:
@@ -254,6 +256,7 @@ def _classify_yaml(
     if is_json and kind_or_none != "kubernetes":
         out.skipped.append(Skipped(path, "JSON that is not a manifest"))
         return
+    out.findings += duplicate_key_findings(docs)
     if kind_or_none == "kubernetes" and any(d.kind == "CustomResourceDefinition" for d in docs):
         out.crd_files.append(path)
     chart = None

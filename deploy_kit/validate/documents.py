@@ -36,6 +36,17 @@ SCHEMA_HINTS = {
 
 
 @dataclass(frozen=True)
+class DuplicateKey:
+    """A mapping key written twice: YAML loaders keep the last value silently, while kubectl,
+    helm and compose refuse the file ("mapping key ... already defined at line N")."""
+
+    path: tuple[str | int, ...]
+    key: str
+    first_line: int
+    line: int
+
+
+@dataclass(frozen=True)
 class YamlDoc:
     """One document of a (multi-document) YAML file with the lines its nodes start on."""
 
@@ -44,6 +55,7 @@ class YamlDoc:
     line: int
     data: Any
     lines: Mapping[tuple[str | int, ...], int] = field(default_factory=dict, compare=False)
+    duplicate_keys: tuple[DuplicateKey, ...] = field(default=(), compare=False)
 
     @property
     def kind(self) -> str:
@@ -124,8 +136,9 @@ def parse_yaml_docs(text: str, file: str, *, limits: ParseLimits = LINT_LIMITS) 
         # Aliases expand when walked: the walk is bounded by the same limits.
         check_shape(data, f"{file} document {index}", limits=limits, aliases=aliases)
         lines: dict[tuple[str | int, ...], int] = {}
-        _index_lines(node, (), lines, 0)
-        out.append(YamlDoc(file, index, node.start_mark.line + 1, data, lines))
+        duplicates: list[DuplicateKey] = []
+        _index_lines(node, (), lines, 0, duplicates)
+        out.append(YamlDoc(file, index, node.start_mark.line + 1, data, lines, tuple(duplicates)))
     return out
 
 
@@ -167,18 +180,51 @@ def no_schema_finding(doc: YamlDoc, what: str, source: str) -> Finding:
 
 
 def _index_lines(
-    node: yaml.Node, path: tuple[str | int, ...], out: dict[tuple[str | int, ...], int], depth: int
+    node: yaml.Node,
+    path: tuple[str | int, ...],
+    out: dict[tuple[str | int, ...], int],
+    depth: int,
+    duplicates: list[DuplicateKey],
 ) -> None:
     if depth > 100:  # aliases can make deep graphs; lines that deep are not worth it
         return
     if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
+            line = key_node.start_mark.line + 1
+            # `<<` merge keys are the loader's, not the document's (compose repeats them).
+            if isinstance(key_node, yaml.ScalarNode) and key != "<<":
+                if key in seen:
+                    duplicates.append(DuplicateKey(path, key, seen[key], line))
+                seen.setdefault(key, line)
             child = (*path, key)
-            out.setdefault(child, key_node.start_mark.line + 1)
-            _index_lines(value_node, child, out, depth + 1)
+            out.setdefault(child, line)
+            _index_lines(value_node, child, out, depth + 1, duplicates)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             child = (*path, i)
             out.setdefault(child, item.start_mark.line + 1)
-            _index_lines(item, child, out, depth + 1)
+            _index_lines(item, child, out, depth + 1, duplicates)
+
+
+def duplicate_key_findings(docs: Iterable[YamlDoc]) -> list[Finding]:
+    """One error per mapping key written twice in a document."""
+    return [
+        Finding(
+            rule="yaml/duplicate-key",
+            severity="error",
+            message=(
+                f"key {dup.key!r}{' in ' + json_path(dup.path) if dup.path else ''} is written "
+                f"twice (lines {dup.first_line} and {dup.line}); YAML loaders keep the last "
+                "value, and kubectl, helm and docker compose refuse the file"
+            ),
+            file=doc.file,
+            line=dup.line,
+            document=doc.index,
+            hint="remove one of the two keys",
+            source="deploy-kit",
+        )
+        for doc in docs
+        for dup in doc.duplicate_keys
+    ]

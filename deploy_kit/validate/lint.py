@@ -281,15 +281,20 @@ def _parallel(fn: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
 
 
 def _finalize(findings: list[Finding]) -> list[Finding]:
-    """Dedupe, drop PyYAML's syntax error where yamllint reported one, sort. In a file with a
-    placeholder the per-document findings are kept instead: yamllint stops at the first."""
+    """Dedupe, drop PyYAML's syntax error and our duplicate-key error where yamllint reported
+    the same, sort. In a file with a placeholder the per-document findings are kept instead:
+    yamllint stops at the first."""
     per_document = {f.file for f in findings if f.rule == "yaml/placeholder"}
     yamllint_syntax = {f.file for f in findings if f.rule == "yamllint/syntax"} - per_document
+    yamllint_duplicates = {
+        (f.file, f.line) for f in findings if f.rule == "yamllint/key-duplicates"
+    }
     kept = {
         f
         for f in findings
         if not (f.rule == "yaml/syntax" and f.file in yamllint_syntax)
         and not (f.rule == "yamllint/syntax" and f.file in per_document)
+        and not (f.rule == "yaml/duplicate-key" and (f.file, f.line) in yamllint_duplicates)
     }
     return sorted(kept, key=sort_key)
 

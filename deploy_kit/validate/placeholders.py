@@ -73,6 +73,12 @@ def parse_documents(text: str, file: str) -> tuple[list[YamlDoc], list[Finding]]
                     index=chunk.index,
                     line=doc.line + offset,
                     lines={k: v + offset for k, v in doc.lines.items()},
+                    duplicate_keys=tuple(
+                        dataclasses.replace(
+                            d, first_line=d.first_line + offset, line=d.line + offset
+                        )
+                        for d in doc.duplicate_keys
+                    ),
                 )
             )
     return docs, findings

@@ -21,8 +21,8 @@ import pytest
 import urllib3
 from click.testing import CliRunner
 
+from deploy_kit import cluster
 from deploy_kit.cli import cluster as cli_cluster
-from deploy_kit.cluster import status as cluster
 from deploy_kit.cluster.objects import (
     apply_order,
     bundle_selectors,

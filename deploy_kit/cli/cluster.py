@@ -13,8 +13,8 @@ from deploy_kit.errors import EnvironmentMissing, ExitCode, InputError
 
 if TYPE_CHECKING:
     from deploy_kit.catalog import Catalog
+    from deploy_kit.cluster import ApplyReport, DryRun
     from deploy_kit.cluster.objects import Bundle
-    from deploy_kit.cluster.status import ApplyReport, DryRun
     from deploy_kit.inventory import GpuObservation
     from deploy_kit.planner.pools import DiscoveredProfile, Discovery
 
@@ -177,7 +177,7 @@ def _node_list(
         if is_yaml:
             return parse_yaml(text, origin=str(from_file)), str(from_file)
         return text, str(from_file)
-    from deploy_kit.cluster import status as cluster
+    from deploy_kit import cluster
 
     conn = cluster.connect(kubeconfig, context)
     return cluster.list_nodes(conn), f"cluster {conn.context or conn.host}"
@@ -264,7 +264,7 @@ def apply(
     quiet: bool,
 ) -> None:
     """Server-side apply a rendered Kubernetes bundle (field manager deploy-kit), in order."""
-    from deploy_kit.cluster import status as cluster
+    from deploy_kit import cluster
     from deploy_kit.cluster.objects import load_bundle
 
     objects = load_bundle(bundle)
@@ -317,7 +317,7 @@ def status(
     quiet: bool,
 ) -> None:
     """The workload's pods, readiness and vLLM startup stage (from pod status and events)."""
-    from deploy_kit.cluster import status as cluster
+    from deploy_kit import cluster
     from deploy_kit.cluster.objects import bundle_selectors, load_bundle
 
     selectors = list(selector)

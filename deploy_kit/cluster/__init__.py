@@ -3,16 +3,18 @@
 The kubernetes client is imported lazily. Imports: spec and the base modules; never cli.
 """
 
-from deploy_kit.cluster.status import (
-    DEFAULT_SELECTOR,
+from deploy_kit.cluster.apply import (
     FIELD_MANAGER,
     ApplyFailure,
     ApplyReport,
     ApplyResult,
-    Connection,
-    WorkloadStatus,
+    DryRun,
     apply_bundle,
-    connect,
+)
+from deploy_kit.cluster.client import Connection, connect
+from deploy_kit.cluster.status import (
+    DEFAULT_SELECTOR,
+    WorkloadStatus,
     list_nodes,
     workload_status,
 )
@@ -24,6 +26,7 @@ __all__ = [
     "ApplyReport",
     "ApplyResult",
     "Connection",
+    "DryRun",
     "WorkloadStatus",
     "apply_bundle",
     "connect",

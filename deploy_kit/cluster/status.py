@@ -1,8 +1,5 @@
-"""Thin typed wrapper over the kubernetes client: config, nodes, server-side apply and status.
-
-Connecting lives in cluster_client and applying a bundle in cluster_apply; their names are
-re-exported here, so `cluster.connect`, `cluster.apply_bundle` and the rest keep working.
-"""
+"""Workload status and node listing over the kubernetes API (connecting is in client.py,
+applying a bundle in apply.py; the package's __init__ is their one public face)."""
 
 from __future__ import annotations
 
@@ -11,42 +8,17 @@ from typing import Any
 
 from pydantic import Field
 
-from deploy_kit.cluster.apply import (
-    FIELD_MANAGER,
-    ApplyFailure,
-    ApplyReport,
-    ApplyResult,
-    apply_bundle,
-)
-from deploy_kit.cluster.apply import LWS_INSTALL as LWS_INSTALL
-from deploy_kit.cluster.apply import Action as Action
-from deploy_kit.cluster.apply import DryRun as DryRun
-from deploy_kit.cluster.client import TIMEOUT as TIMEOUT
 from deploy_kit.cluster.client import (
     Connection,
     HttpStatusError,
     api_call,
-    connect,
     fatal_error,
     json_body,
 )
 from deploy_kit.cluster.objects import PodStatus, as_map, as_maps, pod_status
-from deploy_kit.resources import LWS_GROUP as LWS_GROUP
 from deploy_kit.spec import Base
 
-__all__ = [
-    "DEFAULT_SELECTOR",
-    "FIELD_MANAGER",
-    "ApplyFailure",
-    "ApplyReport",
-    "ApplyResult",
-    "Connection",
-    "WorkloadStatus",
-    "apply_bundle",
-    "connect",
-    "list_nodes",
-    "workload_status",
-]
+__all__ = ["DEFAULT_SELECTOR", "WorkloadStatus", "list_nodes", "workload_status"]
 
 # Pods of a rendered bundle carry the chart's labels; `status` falls back to this selector.
 DEFAULT_SELECTOR = "app.kubernetes.io/part-of=deepseek-v4"

@@ -1,8 +1,8 @@
 """Local `up`/`down` decisions: preflight over recorded facts, compose commands, the bundle's .env.
 
-The engine, GPU and wait parts live in local_engine, local_gpu and local_wait; their names are
-re-exported here, so `from deploy_kit.local.up import X` and `local.X` keep working (cli_local and
-the tests reach them, and patch them, through this module).
+The engine, GPU and wait parts live in engine.py, gpu.py and wait.py; their names are
+re-exported here because cli/local.py and the tests reach them, and patch them, through this one
+module (`local.X`), which is the seam the `up` flow is tested at.
 """
 
 from __future__ import annotations

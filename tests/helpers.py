@@ -113,3 +113,9 @@ class FakeVllm:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5)
+
+
+def python_block(readme: str) -> str:
+    """The first ```python block of a README (the client snippet bundles carry)."""
+    start = readme.index("```python\n") + len("```python\n")
+    return readme[start : readme.index("```", start)]

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import run_cli
+from tests.helpers import python_block, run_cli
 from tests.smoke_fake import E2E_KEY, FIXTURES, FakeVllm, _Handler
 
 RECORDED = json.loads((FIXTURES / "recorded-full.json").read_text(encoding="utf-8"))["responses"]
@@ -64,9 +64,23 @@ class _ByKindHandler(_Handler):
         self._reply(_recorded(kind))
 
 
-def _python_block(readme: str) -> str:
-    start = readme.index("```python\n") + len("```python\n")
-    return readme[start : readme.index("```", start)]
+LOCAL_URL = 'base_url="http://127.0.0.1:8000/v1"'
+
+
+def _snippet(capsys: pytest.CaptureFixture[str], tmp_path: Path, target: str) -> str:
+    code, _, err = run_cli(
+        capsys, "render", "-H", "8xH200", "-t", target, "--out", str(tmp_path), "-q"
+    )
+    assert code == 0, err
+    snippet = python_block((tmp_path / "README.md").read_text(encoding="utf-8"))
+    assert LOCAL_URL in snippet
+    return snippet
+
+
+def _by_kind_server() -> FakeVllm:
+    fake = FakeVllm("recorded-full.json", E2E_KEY)
+    fake.httpd.RequestHandlerClass = _ByKindHandler
+    return fake
 
 
 @pytest.mark.parametrize("target", ["compose", "kubernetes", "helm"])
@@ -76,18 +90,11 @@ def test_readme_snippet_runs_against_real_replies(
     tmp_path: Path,
     target: str,
 ) -> None:
-    code, _, err = run_cli(
-        capsys, "render", "-H", "8xH200", "-t", target, "--out", str(tmp_path), "-q"
-    )
-    assert code == 0, err
-    snippet = _python_block((tmp_path / "README.md").read_text(encoding="utf-8"))
-    fake = FakeVllm("recorded-full.json", E2E_KEY)
-    fake.httpd.RequestHandlerClass = _ByKindHandler
-    with fake:
-        base = 'base_url="http://127.0.0.1:8000/v1"'
-        assert base in snippet
+    snippet = _snippet(capsys, tmp_path, target)
+    with _by_kind_server() as fake:
         monkeypatch.setenv("VLLM_API_KEY", E2E_KEY)
-        exec(compile(snippet.replace(base, f'base_url="{fake.url}/v1"'), "README", "exec"), {})
+        code = snippet.replace(LOCAL_URL, f'base_url="{fake.url}/v1"')
+        exec(compile(code, "README", "exec"), {})
         seen, misses = list(fake.httpd.seen), fake.misses  # type: ignore[attr-defined]
     out = capsys.readouterr().out
     assert misses == []
@@ -106,17 +113,9 @@ def test_snippet_without_the_key_is_refused(
     depends on the snippet sending VLLM_API_KEY."""
     import openai
 
-    code, _, err = run_cli(
-        capsys, "render", "-H", "8xH200", "-t", "compose", "--out", str(tmp_path), "-q"
-    )
-    assert code == 0, err
-    snippet = _python_block((tmp_path / "README.md").read_text(encoding="utf-8"))
-    fake = FakeVllm("recorded-full.json", E2E_KEY)
-    fake.httpd.RequestHandlerClass = _ByKindHandler
-    with fake:
+    snippet = _snippet(capsys, tmp_path, "compose")
+    with _by_kind_server() as fake:
         monkeypatch.setenv("VLLM_API_KEY", "not-the-key")
-        code_text = snippet.replace(
-            'base_url="http://127.0.0.1:8000/v1"', f'base_url="{fake.url}/v1", max_retries=0'
-        )
+        code = snippet.replace(LOCAL_URL, f'base_url="{fake.url}/v1", max_retries=0')
         with pytest.raises(openai.AuthenticationError):
-            exec(compile(code_text, "README", "exec"), {})
+            exec(compile(code, "README", "exec"), {})

@@ -9,6 +9,7 @@ import pytest
 from deploy_kit.validate.documents import YamlDoc
 from deploy_kit.validate.structural.validators import k8s_validate_docs
 from deploy_kit.version import __version__
+from tests.helpers import python_block
 from tests.test_helm_chart import MULTI_NODE, Doc, helm_binary, template
 
 pytestmark = pytest.mark.tools
@@ -185,18 +186,13 @@ def test_the_job_retries_for_as_long_as_the_startup_probe_waits() -> None:
     assert smoke_backoff_limit(3600) == 16  # 10..320, then 6-min steps up to an hour
 
 
-def _python_block(readme: str) -> str:
-    start = readme.index("```python\n") + len("```python\n")
-    return readme[start : readme.index("```", start)]
-
-
 @pytest.mark.parametrize("readme", ["README.md", "compose/README.md", "helm/README.md"])
 def test_readmes_show_client_snippets_for_this_deployment(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, readme: str
 ) -> None:
     _render(capsys, tmp_path, "-H", "8xH200", "--target", "all")
     text = (tmp_path / readme).read_text()
-    code = _python_block(text)
+    code = python_block(text)
     compile(code, readme, "exec")  # the snippet is valid Python
     assert 'base_url="http://127.0.0.1:8000/v1"' in code and 'MODEL = "deepseek-v4-flash"' in code
     assert 'os.environ["VLLM_API_KEY"]' in code
@@ -213,4 +209,4 @@ def test_readme_says_when_think_max_does_not_fit(
     _render(capsys, tmp_path, *args)
     text = (tmp_path / "compose" / "README.md").read_text()
     assert "needs max_model_len >= 393216; this deployment serves 128000" in text
-    assert 'api_key="none"' in _python_block(text)
+    assert 'api_key="none"' in python_block(text)
